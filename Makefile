@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Two makefiles in one:
+#  - inside Kbuild (the kernel build descends here as drivers/accel/qaic_rs, or `make M=`) it only
+#    describes the qaic_rs module;
+#  - run directly it is the project's entry point: `make demo`, `make check` and helpers.
+
+ifneq ($(KERNELRELEASE),)
+
+obj-$(CONFIG_DRM_ACCEL_QAIC_RS) += qaic_rs.o
+qaic_rs-y := qaic.o
+
+else
+
+.PHONY: all demo check setup kernel kunit smoke summary clean help
+
+all: kernel
+
+help:
+	@echo "make demo    build everything, boot QEMU with the driver (see README.md)"
+	@echo "make check   run every test: KUnit, guest smoke test, cargo tests"
+
+setup:
+	scripts/setup.sh
+
+kernel: setup
+	scripts/build-kernel.sh
+
+demo: kernel
+	scripts/demo.sh
+
+check:
+	scripts/check.sh
+
+endif

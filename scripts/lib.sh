@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# lib.sh - pinned versions, cache locations and helpers shared by the qaic-rs scripts.
+# Sourced, never executed.
+
+# shellcheck disable=SC2034  # variables are used by the scripts that source this file
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QAIC_CACHE=${QAIC_CACHE:-/var/tmp/qaic-rs}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# ---- pins -------------------------------------------------------------------------------------
+KERNEL_DEB_VER=7.3.4-1~bpo13+1
+KERNEL_DEB_SHA256=703e369ddd4cce971452f5a593ee55df3a5c10c83caf0fa0df039633ed181ee3
+RUST_SRC_DEB_VER=1.95.0+dfsg1-2~bpo13+1
+RUST_SRC_DEB_SHA256=7b76db5b880a77f9e52975d2baa6209d2f76d2c9c2789515c3088cb960e2c83b
+RUSTC_VER=1.95.0
+BINDGEN_VER=0.73.2
+LLVM_VER=19
+QEMU_VER=1:11.1.3+ds-1~bpo13+1
+
+# ---- locations --------------------------------------------------------------------------------
+APTX=$QAIC_CACHE/aptx                       # private apt state (trixie downloads only)
+KSRC=$QAIC_CACHE/linux-7.3                  # pristine kernel source, never modified
+WORKTREE=$QAIC_CACHE/linux-qaic             # git copy of $KSRC with kernel/patches applied
+KBUILD=$QAIC_CACHE/kbuild                   # the one kernel build dir (make O=)
+RUST_LIB_SRC=${RUST_LIB_SRC:-$QAIC_CACHE/rustsrc/usr/lib/rustlib/src/rust/library}
+BINDGEN_ROOT=$QAIC_CACHE/tools/bindgen-$BINDGEN_VER
+CHROOT=$QAIC_CACHE/trixie-root              # QEMU >= 10.1 for vfio-user
+RESULTS=${RESULTS:-$QAIC_CACHE/results}     # per-run test verdicts (see record_*)
+JOBS=${JOBS:-$(nproc)}
+
+# ---- helpers ----------------------------------------------------------------------------------
+log() { printf '\033[1m[%(%H:%M:%S)T] %s\033[0m\n' -1 "$*" >&2; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+kernel_env() {
+	export PATH="$BINDGEN_ROOT/bin:$PATH"
+	export LIBCLANG_PATH=/usr/lib/llvm-$LLVM_VER/lib
+	export RUST_LIB_SRC
+}
+
+# The machine's /dev/kvm may be kvm_pvm, which cannot boot a stock kernel: use TCG there.
+qemu_accel() {
+	case ${QAIC_ACCEL:-auto} in
+	tcg | kvm) echo "$QAIC_ACCEL" ;;
+	auto)
+		if [[ -w /dev/kvm && ! -d /sys/module/kvm_pvm ]] &&
+			grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then echo kvm; else echo tcg; fi
+		;;
+	*) die "QAIC_ACCEL must be auto, kvm or tcg" ;;
+	esac
+}
+
+# Test verdict bookkeeping: every test step records "<pass> <fail> <name>" lines into
+# $RESULTS/counts; scripts/summary.sh adds them up into the closing "N passed, N failed" line.
+record() { # record PASSED FAILED NAME
+	mkdir -p "$RESULTS"
+	printf '%d %d %s\n' "$1" "$2" "$3" >>"$RESULTS/counts"
+}
+
+# record_cargo LOG NAME: add up the "test result: ... N passed; M failed" lines of a cargo test log.
+record_cargo() {
+	local p f
+	read -r p f < <(awk '/^test result:/ {
+		for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
+	} END { print p+0, f+0 }' "$1")
+	record "$p" "$f" "$2"
+}
+
+# record_ktap LOG NAME: count the "ok N name" / "not ok N name" lines of every KTAP (sub)test
+# inside the suites of a KUnit run; suites themselves are not counted twice.
+record_ktap() {
+	local p f
+	read -r p f < <(awk '
+		/^[[:space:]]+ok [0-9]+ /                   { p++ }
+		/^[[:space:]]+not ok [0-9]+ /                { f++ }
+		END { print p+0, f+0 }' "$1")
+	record "$p" "$f" "$2"
+}
