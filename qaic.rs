@@ -1,2 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! placeholder
+
+//! Rust driver for the Qualcomm Cloud AI 100 (AIC100) inference accelerator.
+//!
+//! The card is a PCIe function with three memory BARs: BAR0 holds the MHI (Modem Host Interface)
+//! registers through which the host boots the card and talks to its firmware, BAR2 the sixteen
+//! DMA bridge channels (DBC) that carry inference requests, BAR4 is unused. The driver exposes
+//! the card as a DRM compute accelerator, `/dev/accel/accelN`, with the user-space ABI of the C
+//! `qaic` driver (`include/uapi/drm/qaic_accel.h`).
+//!
+//! # Definitions
+//!
+//! - AIC100: Qualcomm Cloud AI 100, PCI device `17cb:a100` (AIC080 `a080` is a smaller part with
+//!   the same host interface; AIC200 is `a110`).
+//! - DBC: DMA Bridge Channel, one of 16 hardware request/response queue pairs in BAR2.
+//! - MHI: Modem Host Interface, the ring-based transport over BAR0 used for boot (BHI, Sahara)
+//!   and for the control and service channels in mission mode.
+//!
+//! # Layout
+//!
+//! - [`driver`]: PCI binding, probe and teardown.
+//! - [`family`]: what differs between the members of the family, and the BAR and interrupt
+//!   policies derived from it.
+//! - [`mhi`], [`dma_bridge`]: the two BARs.
+//! - [`accel`]: the DRM accel device.
+
+mod accel;
+mod dma_bridge;
+mod driver;
+mod family;
+mod mhi;
+
+kernel::module_pci_driver! {
+    type: driver::QaicDriver,
+    name: "qaic_rs",
+    authors: ["The qaic-rs developers"],
+    description: "Qualcomm Cloud AI 100 accelerator driver (Rust)",
+    license: "GPL",
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! PCI binding: probe brings a card up to the point where user space can open it, dropping the
+//! bound data takes it down again.
+
+use kernel::{
+    device::{
+        Bound,
+        Core, //
+    },
+    dma::{
+        Device as _,
+        DmaMask, //
+    },
+    drm,
+    pci::{
+        self,
+        IrqType,
+        IrqTypes,
+        IrqVectorRegistration,
+        Vendor, //
+    },
+    prelude::*, //
+};
+
+use crate::{
+    accel::QaicDrm,
+    dma_bridge::DBC_BAR_SIZE,
+    family::{
+        Family,
+        IrqMode,
+        AIC080,
+        AIC100,
+        AIC200,
+        WANTED_VECTORS, //
+    },
+    mhi::MHI_BAR_SIZE,
+};
+
+/// The PCI driver.
+pub(crate) struct QaicDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <QaicDriver as pci::Driver>::IdInfo,
+    [
+        (pci::DeviceId::from_id(Vendor::QCOM, 0xa080), &AIC080),
+        (pci::DeviceId::from_id(Vendor::QCOM, 0xa100), &AIC100),
+        (pci::DeviceId::from_id(Vendor::QCOM, 0xa110), &AIC200),
+    ]
+);
+
+/// A bound card.
+///
+/// Fields drop in declaration order, which is the teardown order: user space is cut off first
+/// (the DRM registration unplugs the device and waits for running ioctls), then the interrupt
+/// vectors are freed, then the BARs unmapped.
+#[pin_data]
+pub(crate) struct Qaic<'bound> {
+    _drm: drm::Registration<'bound, QaicDrm>,
+    irqs: IrqVectorRegistration<'bound>,
+    _dbc: pci::Bar<'bound, DBC_BAR_SIZE>,
+    _mhi: pci::Bar<'bound, MHI_BAR_SIZE>,
+    family: &'static Family,
+}
+
+impl pci::Driver for QaicDriver {
+    type IdInfo = &'static Family;
+    type Data<'bound> = Qaic<'bound>;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            let family: &'static Family = info.copied().ok_or(ENODEV)?;
+
+            check_bars(pdev, family)?;
+            pdev.enable_device_mem()
+                .inspect_err(|e| dev_err!(pdev, "cannot enable the device: {:?}\n", e))?;
+            pdev.set_master();
+
+            // SAFETY: the device is still being probed: no DMA allocation or mapping for it can
+            // run concurrently.
+            unsafe {
+                pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())
+                    .inspect_err(|_| dev_err!(pdev, "no 64-bit DMA\n"))?;
+                // Every DMA segment must fit the 32-bit length field of a DBC request.
+                pdev.dma_set_max_seg_size(u32::MAX);
+            }
+
+            let mhi = map_bar::<MHI_BAR_SIZE>(pdev, family.mhi_bar, c"qaic_rs/mhi")?;
+            let dbc = map_bar::<DBC_BAR_SIZE>(pdev, family.dbc_bar, c"qaic_rs/dbc")?;
+            let irqs = alloc_vectors(pdev)?;
+
+            let unregistered = drm::UnregisteredDevice::<QaicDrm>::new(pdev, Ok(()))?;
+            // SAFETY: the registration is stored in the bound data, which the driver core drops
+            // when the device is unbound; it is never forgotten.
+            let registration = unsafe { drm::Registration::new(pdev.as_ref(), unregistered, (), 0)? };
+
+            let mode = IrqMode::from_vectors(irqs.len())?;
+            dev_info!(
+                pdev,
+                "{} bound: {} interrupt vector(s), {:?} mode\n",
+                family.name,
+                irqs.len(),
+                mode
+            );
+
+            Ok(try_pin_init!(Qaic {
+                _drm: registration,
+                irqs,
+                _dbc: dbc,
+                _mhi: mhi,
+                family,
+            }))
+        })
+    }
+
+    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        dev_info!(pdev, "{} unbinding ({} vectors)\n", this.family.name, this.irqs.len());
+    }
+}
+
+/// Refuses a function whose memory BARs are not the ones its family must have.
+fn check_bars(pdev: &pci::Device<Core<'_>>, family: &Family) -> Result {
+    let found = pdev.memory_bars();
+    family.check_bars(found).inspect_err(|_| {
+        dev_err!(
+            pdev,
+            "{} needs memory BARs {:#x}, the device has {:#x}\n",
+            family.name,
+            family.bars,
+            found
+        )
+    })
+}
+
+/// Maps BAR `index`, refusing one smaller than the `SIZE` bytes the driver accesses.
+fn map_bar<'bound, const SIZE: usize>(
+    pdev: &'bound pci::Device<Bound>,
+    index: u32,
+    name: &'static CStr,
+) -> Result<pci::Bar<'bound, SIZE>> {
+    let len = pdev.resource_len(index)?;
+    if len < SIZE as u64 {
+        dev_err!(pdev, "BAR{} is {:#x} bytes, at least {:#x} needed\n", index, len, SIZE);
+        return Err(ENODEV);
+    }
+    pdev.iomap_region_sized::<SIZE>(index, name)
+        .inspect_err(|e| dev_err!(pdev, "cannot map BAR{}: {:?}\n", index, e))
+}
+
+/// Allocates one MSI vector for MHI plus one per DMA bridge channel or, if the platform cannot
+/// provide that many, a single vector shared by everything.
+fn alloc_vectors<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<IrqVectorRegistration<'bound>> {
+    let msi = IrqTypes::default().with(IrqType::Msi).with(IrqType::MsiX);
+
+    match pdev.alloc_irq_vectors(WANTED_VECTORS, WANTED_VECTORS, msi) {
+        Err(e) if e == ENOSPC => {
+            dev_info!(
+                pdev,
+                "{} MSI vectors unavailable, sharing one vector: performance may suffer\n",
+                WANTED_VECTORS
+            );
+            pdev.alloc_irq_vectors(1, 1, msi)
+        }
+        other => other,
+    }
+    .inspect_err(|e| dev_err!(pdev, "no MSI interrupt available: {:?}\n", e))
+}
