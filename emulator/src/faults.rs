@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Fault-injection and inspection commands of the `--control` socket.
+//!
+//! The socket takes one command per line and answers one line, `ok ...` or `error ...`:
+//!
+//! | command | effect |
+//! |---------|--------|
+//! | `delay-response MS` | delay every control (QAIC_CONTROL) response by MS milliseconds (0 = off) |
+//! | `drop-next-response [N]` | drop the next N (default 1) control responses |
+//! | `garble-next-response [N]` | corrupt the next N control responses (bad CRC / payload) |
+//! | `fail-next-bhi` | reject the next BHI image load with an error status |
+//! | `sys-err` | enter MHI SYS_ERR and interrupt the host |
+//! | `surprise-remove` | the device disappears: all-ones reads, no DMA, no MSI |
+//! | `status` | one line with EE, MHI state and counters |
+//! | `log AREAS` | change the enabled log areas |
+//! | `help` | list the commands |
+
+use crate::device::{Device, Irq};
+use crate::dma::Dma;
+use std::time::Duration;
+
+/// Parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Delay control responses.
+    DelayResponse(u64),
+    /// Drop the next N control responses.
+    DropNext(u32),
+    /// Garble the next N control responses.
+    GarbleNext(u32),
+    /// Fail the next BHI load.
+    FailNextBhi,
+    /// Enter SYS_ERR.
+    SysErr,
+    /// Surprise removal.
+    SurpriseRemove,
+    /// Report status.
+    Status,
+    /// Set log areas.
+    Log(String),
+    /// Help text.
+    Help,
+}
+
+/// Parse one command line.
+pub fn parse(line: &str) -> Result<Command, String> {
+    let mut it = line.split_whitespace();
+    let cmd = it.next().ok_or("empty command")?;
+    let arg = it.next();
+    let count = |a: Option<&str>| -> Result<u32, String> {
+        a.map_or(Ok(1), |s| s.parse().map_err(|_| format!("bad count '{s}'")))
+    };
+    let no_arg = |c: Command| {
+        if arg.is_some() {
+            Err(format!("{cmd} takes no argument"))
+        } else {
+            Ok(c)
+        }
+    };
+    let c = match cmd {
+        "delay-response" => {
+            let ms = arg.ok_or("delay-response needs MS")?;
+            Command::DelayResponse(ms.parse().map_err(|_| format!("bad milliseconds '{ms}'"))?)
+        }
+        "drop-next-response" => Command::DropNext(count(arg)?),
+        "garble-next-response" => Command::GarbleNext(count(arg)?),
+        "fail-next-bhi" => no_arg(Command::FailNextBhi)?,
+        "sys-err" => no_arg(Command::SysErr)?,
+        "surprise-remove" => no_arg(Command::SurpriseRemove)?,
+        "status" => no_arg(Command::Status)?,
+        "log" => Command::Log(arg.unwrap_or("").to_string()),
+        "help" => no_arg(Command::Help)?,
+        other => return Err(format!("unknown command '{other}' (try help)")),
+    };
+    if it.next().is_some() {
+        return Err("too many arguments".into());
+    }
+    Ok(c)
+}
+
+/// Apply a command to the device; returns the answer line (without newline).
+pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
+    match c {
+        Command::DelayResponse(ms) => {
+            dev.faults.delay_response = Duration::from_millis(ms);
+            format!("ok control responses delayed by {ms} ms")
+        }
+        Command::DropNext(n) => {
+            dev.faults.drop_next += n;
+            format!("ok dropping the next {} control responses", dev.faults.drop_next)
+        }
+        Command::GarbleNext(n) => {
+            dev.faults.garble_next += n;
+            format!("ok garbling the next {} control responses", dev.faults.garble_next)
+        }
+        Command::FailNextBhi => {
+            dev.faults.fail_bhi = true;
+            "ok next BHI load fails".into()
+        }
+        Command::SysErr => {
+            dev.trigger_sys_err();
+            "ok SYS_ERR raised".into()
+        }
+        Command::SurpriseRemove => {
+            dev.surprise_remove();
+            "ok device removed".into()
+        }
+        Command::Status => format!(
+            "ok ee={} mhi_state={} dead={} msi={} events={} control_requests={} control_responses={} dbcs_in_use={} dma_faults={} mmio={}",
+            dev.exec_env(),
+            dev.mhi_state(),
+            dev.is_dead() as u8,
+            dev.stats.msi,
+            dev.stats.events,
+            dev.control.requests,
+            dev.stats.control_responses,
+            dev.control.dbcs_in_use(),
+            dev.stats.dma_faults,
+            dev.stats.mmio
+        ),
+        Command::Log(spec) => match crate::logging::parse_areas(&spec) {
+            Ok(m) => {
+                crate::logging::set_mask(m);
+                format!("ok log areas '{spec}'")
+            }
+            Err(e) => format!("error {e}"),
+        },
+        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | sys-err | surprise-remove | status | log AREAS | help".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_commands_parse() {
+        assert_eq!(parse("delay-response 250"), Ok(Command::DelayResponse(250)));
+        assert_eq!(parse("drop-next-response"), Ok(Command::DropNext(1)));
+        assert_eq!(parse("garble-next-response 3"), Ok(Command::GarbleNext(3)));
+        assert_eq!(parse(" sys-err "), Ok(Command::SysErr));
+        assert_eq!(parse("surprise-remove"), Ok(Command::SurpriseRemove));
+        assert!(parse("delay-response").is_err());
+        assert!(parse("delay-response x").is_err());
+        assert!(parse("sys-err now").is_err());
+        assert!(parse("reboot").is_err());
+        assert!(parse("").is_err());
+    }
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `aic100-emu`: emulated AIC100 over vfio-user, and the firmware image generator.
+
+use aic100_emu::{device::Options, firmware, logging, server};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "aic100-emu",
+    version,
+    about = "Emulated Qualcomm Cloud AI 100 (AIC100) for QEMU vfio-user"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve one emulated AIC100 function on a vfio-user socket until QEMU disconnects.
+    Serve {
+        /// vfio-user socket path (QEMU's `-device vfio-user-pci` connects here).
+        #[arg(long)]
+        socket: PathBuf,
+        /// Advertise a single MSI vector (single-MSI platform).
+        #[arg(long)]
+        single_msi: bool,
+        /// Line-based fault-injection socket.
+        #[arg(long)]
+        control: Option<PathBuf>,
+        /// Log areas: mhi,bhi,sahara,control,nnc,dma,pci,mmio,fault,vfu or all (default: env AIC100_EMU_LOG).
+        #[arg(long)]
+        log: Option<String>,
+        /// Reference firmware images: received images must equal these files.
+        #[arg(long)]
+        firmware_dir: Option<PathBuf>,
+        /// Do not require CRCs on control messages (status flag bit 0 clear).
+        #[arg(long)]
+        no_crc: bool,
+        /// BHI serial number.
+        #[arg(long, default_value_t = 0x5a10_0001)]
+        serial: u32,
+    },
+    /// Write the project-generated firmware images (sbl.bin, fwN.bin) into DIR.
+    GenFirmware {
+        /// Output directory (the guest's /lib/firmware/qcom/aic100/).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::GenFirmware { out } => match firmware::write_all(&out) {
+            Ok(names) => {
+                println!(
+                    "wrote {} images to {}: {}",
+                    names.len(),
+                    out.display(),
+                    names.join(" ")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("aic100-emu: {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Serve {
+            socket,
+            single_msi,
+            control,
+            log,
+            firmware_dir,
+            no_crc,
+            serial,
+        } => {
+            let spec = log
+                .or_else(|| std::env::var("AIC100_EMU_LOG").ok())
+                .unwrap_or_default();
+            let mask = match logging::parse_areas(&spec) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("aic100-emu: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            logging::init(mask);
+            let opts = Options {
+                single_msi,
+                crc_required: !no_crc,
+                serial,
+                firmware_dir,
+                ..Options::default()
+            };
+            match server::serve(&socket, control.as_deref(), opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("aic100-emu: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
