@@ -198,6 +198,9 @@ pub enum Error {
         /// The status it returned.
         status: NncStatus,
     },
+    /// No matching device was found.
+    #[error("no device: {0}")]
+    NoDevice(String),
     /// The device does not offer what was asked for.
     #[error("not supported by this device: {0}")]
     Unsupported(String),
