@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# 40-runtime.sh - the userspace runtime workspace (runtime/: crate qaic and the qaic CLI):
+# cargo test (every unit and doc test counts), cargo clippy -D warnings (one test) and
+# cargo fmt --check (one test). Needs no device. Build output goes to $QAIC_CACHE/target-runtime
+# so that fresh clones reuse it.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+
+export CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime
+cd "$REPO/runtime" || die "no runtime/ directory"
+mkdir -p "$RESULTS"
+rc=0
+
+log "runtime: cargo test"
+tlog=$RESULTS/runtime-cargo-test.log
+cargo test --locked -j "$JOBS" --workspace 2>&1 | tee "$tlog"
+trc=${PIPESTATUS[0]}
+record_cargo "$tlog" "runtime cargo tests"
+if ((trc != 0)); then
+	# a build failure prints no "test result" line: make sure it counts as a failure
+	grep -q '^test result:' "$tlog" || record 0 1 "runtime cargo tests (build failed)"
+	rc=1
+fi
+
+log "runtime: cargo clippy --all-targets -D warnings"
+if cargo clippy --locked -j "$JOBS" --workspace --all-targets -- -D warnings; then
+	record 1 0 "runtime clippy -D warnings"
+else
+	record 0 1 "runtime clippy -D warnings"
+	rc=1
+fi
+
+log "runtime: cargo fmt --check"
+if cargo fmt --all -- --check; then
+	record 1 0 "runtime rustfmt"
+else
+	record 0 1 "runtime rustfmt"
+	rc=1
+fi
+
+exit "$rc"
