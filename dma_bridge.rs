@@ -34,7 +34,7 @@ pub(crate) const fn dbc_block(dbc: usize) -> Option<usize> {
 }
 
 #[cfg(CONFIG_DRM_ACCEL_QAIC_RS_KUNIT_TEST)]
-#[kunit_tests(qaic_rs_dma_bridge)]
+#[kernel::prelude::kunit_tests(qaic_rs_dma_bridge)]
 mod tests {
     use super::*;
 

@@ -18,7 +18,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Host packages (bookworm). libclang >= 17 is required by Linux 7.3's bindgen check:
 # bookworm main carries llvm-toolchain-19.
 HOST_PKGS=(build-essential flex bison bc cpio kmod libelf-dev libssl-dev python3 rsync git
-	"libclang-$LLVM_VER-dev" busybox-static debootstrap xz-utils zstd ca-certificates)
+	"libclang-$LLVM_VER-dev" busybox-static debootstrap xz-utils zstd ca-certificates
+	qemu-system-x86)   # for kunit.py; the vfio-user guests use QEMU 11 from the chroot
 
 step_host() {
 	local missing=() p

@@ -10,6 +10,7 @@ set -euo pipefail
 "$REPO/scripts/build-kernel.sh"
 kernel_env
 
+mkdir -p "$RESULTS"
 raw=$RESULTS/kunit-builtin.ktap
 cmd=(./tools/testing/kunit/kunit.py exec --arch=x86_64 --build_dir="$KBUILD"
 	--kunitconfig="$REPO/kernel/configs/qaic-qemu.config" --timeout=300 --raw_output=kunit)
