@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# 20-smoke.sh - the guest smoke test: boot the test kernel in QEMU with no device, insmod
+# qaic_rs.ko (its KUnit suite runs at insmod), check it is live and registered its PCI driver,
+# rmmod it, and check the guest kernel log has no WARNING/BUG/Oops/KASAN/Call Trace.
+# Guest side: tests/guest/smoke.sh; bench: scripts/guest.sh.
+#
+# SMOKE_MODULE=qaic runs the same test on the upstream C driver (no KUnit suite there).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/guest.sh
+. "$here/guest.sh"
+
+mod=${SMOKE_MODULE:-qaic_rs}
+case $mod in
+qaic_rs) ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko kunit=kunit ;;
+qaic) ko=$KBUILD/drivers/accel/qaic/qaic.ko kunit=nokunit ;;
+*) die "SMOKE_MODULE must be qaic_rs or qaic" ;;
+esac
+t="smoke ($mod)"
+
+if [[ ! -f $ko ]]; then
+	record 0 1 "$t: $mod.ko built"
+	die "$ko does not exist: build the kernel first (scripts/build-kernel.sh)"
+fi
+
+guest_run --name "smoke-$mod" --cards 0 --module "$mod" --script "$REPO/tests/guest/smoke.sh" \
+	--args "$mod $mod $kunit" --timeout 300
+rc=$?
+dir=$(guest_dir "smoke-$mod")
+guest_record "$dir" "$t"
+
+ktap=$(guest_ktap "$dir" kunit)
+if [[ $kunit == kunit && -s $ktap ]]; then
+	record_ktap "$ktap" "$t: KUnit subtests at insmod"
+	read -r p f _ < <(tail -n 1 "$RESULTS/counts")
+	if ((p + f == 0)); then
+		record 0 1 "$t: KUnit ran at least one test"
+		rc=1
+	fi
+	((f == 0)) || rc=1
+fi
+
+if guest_kernel_problems "$dir" >"$dir/kernel-problems"; then
+	record 0 1 "$t: guest kernel log clean"
+	warn "the guest kernel log has:"
+	head -n 20 "$dir/kernel-problems" >&2
+	rc=1
+else
+	record 1 0 "$t: guest kernel log clean"
+fi
+
+((rc == 0)) || warn "smoke test failed; logs in $dir (guest.log = serial console)"
+exit "$rc"

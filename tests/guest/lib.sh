@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Helpers for guest test scripts of the qaic-rs guest bench (busybox sh inside the VM).
+# The bench installs this file as /qaic/lib.sh; a guest script starts with
+#
+#   . /qaic/lib.sh
+#
+# Results: every `pass NAME` / `fail NAME [why]` prints one line
+#   QAIC-TEST: PASS NAME            QAIC-TEST: FAIL NAME - why
+# which the host counts (scripts/guest.sh: guest_record). /init prints the overall verdict:
+# FAIL when the script exits non-zero or any `fail` was reported. Test names are one word
+# (no blanks); prefix them by area, e.g. "insmod", "kunit-suite", "accel-node".
+#
+# Environment (set by /init from the host's options): QAIC_NAME, QAIC_CARDS, QAIC_IOMMU,
+# QAIC_TEST_ARGS.
+
+QAIC_RESULTS=/tmp/qaic-results
+QAIC_KREL=$(uname -r)
+
+info() { echo "qaic-test: $*"; }
+
+pass() {
+	echo "QAIC-TEST: PASS $1"
+	echo "PASS $1" >>"$QAIC_RESULTS"
+}
+
+# fail NAME [WHY...]
+fail() {
+	_n=$1
+	shift
+	echo "QAIC-TEST: FAIL $_n${1:+ - $*}"
+	echo "FAIL $_n" >>"$QAIC_RESULTS"
+}
+
+# skip NAME WHY...: reported, counted neither way
+skip() {
+	_n=$1
+	shift
+	echo "QAIC-TEST: SKIP $_n - $*"
+}
+
+# check NAME CMD...: pass if CMD succeeds, else fail; returns CMD's verdict
+check() {
+	_n=$1
+	shift
+	if "$@"; then
+		pass "$_n"
+	else
+		fail "$_n" "failed: $*"
+		return 1
+	fi
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; non-zero on timeout
+wait_for() {
+	_end=$(($(cut -d. -f1 /proc/uptime) + $1))
+	shift
+	while ! "$@"; do
+		[ "$(cut -d. -f1 /proc/uptime)" -lt "$_end" ] || return 1
+		sleep 0.1
+	done
+}
+
+# ---- kernel modules -------------------------------------------------------------------------
+
+# module_file NAME: path of NAME.ko inside the initramfs
+module_file() {
+	find "/lib/modules/$QAIC_KREL" -name "$1.ko" | head -n 1
+}
+
+# load_module NAME [PARAMS...]: modprobe (dependencies come from the host's depmod), or insmod
+load_module() {
+	_m=$1
+	shift
+	if [ -f "/lib/modules/$QAIC_KREL/modules.dep" ]; then
+		modprobe "$_m" "$@"
+	else
+		insmod "$(module_file "$_m")" "$@"
+	fi
+}
+
+# module_live NAME: NAME is listed as Live in /proc/modules
+module_live() {
+	grep -q "^$1 .* Live " /proc/modules
+}
+
+# ---- kernel log -----------------------------------------------------------------------------
+
+# dmesg_mark: remember the current end of the kernel log; dmesg_since prints what came after
+dmesg_mark() {
+	QAIC_DMESG_MARK=$(dmesg | wc -l)
+}
+dmesg_since() {
+	dmesg | tail -n "+$((${QAIC_DMESG_MARK:-0} + 1))"
+}
+
+# Kernel log lines that mean something went wrong in the kernel, whatever the test.
+QAIC_KERNEL_PROBLEMS='WARNING:|BUG:|Oops|KASAN|UBSAN|Call Trace|general protection fault|Kernel panic|refcount_t:|list_add corruption|list_del corruption'
+
+# kernel_problems: print such lines from the whole kernel log; non-zero when there are none
+kernel_problems() {
+	dmesg | grep -E "$QAIC_KERNEL_PROBLEMS"
+}
+
+# check_kernel_clean NAME: pass when the kernel log has none of the lines above
+check_kernel_clean() {
+	if kernel_problems >/tmp/qaic-kproblems; then
+		fail "$1" "kernel log has: $(head -n 3 /tmp/qaic-kproblems | tr '\n' '|')"
+		return 1
+	fi
+	pass "$1"
+}
+
+# ---- KUnit ----------------------------------------------------------------------------------
+
+# kunit_suites: names of the KUnit suites the kernel knows now (built-in + loaded modules)
+kunit_suites() {
+	ls /sys/kernel/debug/kunit 2>/dev/null
+}
+
+# kunit_mark / kunit_new_suites: suites that appeared since the mark (e.g. by an insmod)
+kunit_mark() {
+	QAIC_KUNIT_MARK=$(kunit_suites | tr '\n' ' ')
+}
+kunit_new_suites() {
+	for _s in $(kunit_suites); do
+		case " $QAIC_KUNIT_MARK " in
+		*" $_s "*) ;;
+		*) echo "$_s" ;;
+		esac
+	done
+}
+
+# ktap_dump NAME SUITE...: print the KTAP results of the suites (from debugfs; a module's
+# suites vanish at rmmod, so dump before) between markers the host extracts into
+# <run dir>/ktap-NAME.log:  QAIC-KTAP-BEGIN NAME ... QAIC-KTAP-END NAME
+ktap_dump() {
+	_n=$1
+	shift
+	echo "QAIC-KTAP-BEGIN $_n"
+	for _s in "$@"; do
+		cat "/sys/kernel/debug/kunit/$_s/results"
+	done
+	echo "QAIC-KTAP-END $_n"
+}
+
+# ---- PCI / accel ----------------------------------------------------------------------------
+
+# aic_devices: sysfs paths of the PCI functions with vendor 0x17cb (Qualcomm)
+aic_devices() {
+	for _d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$_d/vendor")" = 0x17cb ] && echo "$_d"
+	done
+	return 0
+}
+
+# pci_driver_of DEV: name of the driver bound to a sysfs PCI device, empty if none
+pci_driver_of() {
+	[ -e "$1/driver" ] && basename "$(readlink "$1/driver")"
+	return 0
+}
