@@ -11,6 +11,8 @@
 #     both headers must define the same set of structs and macros (so nothing is left unchecked).
 #  3. Build modes: each header must compile as C90 with -Werror (like the kernel's uapi header
 #     test), as C++, and for 32-bit x86 with the 64-bit offsets asserted at compile time.
+#  4. In-kernel: once a kernel build exists, the upstream C driver's files are compiled with the
+#     kernel's own commands against our header.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -117,6 +119,51 @@ done
 # Licence line required for a uapi header written in this project.
 if head -n1 "$OUR_HDR" | grep -qF 'SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note'; then ok; else
 	bad "uapi/qaic_accel.h: wrong SPDX line"; fi
+
+# ---- 4. In-kernel: the upstream C driver compiled against our header -------------------------------
+# Replays the kernel build's own compile commands for drivers/accel/qaic/*.c with a shadow
+# include/uapi/drm/ in front, where qaic_accel.h is ours and every other header is the kernel's.
+# Needs a finished kernel build ($KBUILD/compile_commands.json); skipped (not counted) before that.
+if [[ -f $KBUILD/compile_commands.json ]] && command -v python3 >/dev/null; then
+	mkdir -p "$work/kshadow/uapi/drm"
+	cmds=$(python3 - "$KBUILD/compile_commands.json" "$work" <<'PY'
+import json, shlex, sys
+work = sys.argv[2]
+for e in json.load(open(sys.argv[1])):
+    if "/drivers/accel/qaic/" not in e["file"] or not e["file"].endswith(".c"):
+        continue
+    args = shlex.split(e["command"])
+    out, skip = [], False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if a.startswith("-Wp,-MMD"):
+            continue
+        if a == "-o":
+            out += ["-o", f"{work}/kdrv.o"]
+            skip = True
+            continue
+        out.append(a)
+    out.insert(1, f"-I{work}/kshadow")
+    print(e["directory"] + "\t" + e["file"] + "\t" + shlex.join(out))
+PY
+)
+	if [[ -n $cmds ]]; then
+		# the drm uapi directory of the tree the commands compile from
+		src=$(head -n1 <<<"$cmds" | cut -f2)
+		kinc=${src%/drivers/accel/qaic/*}/include/uapi/drm
+		for hf in "$kinc"/*.h; do ln -s "$hf" "$work/kshadow/uapi/drm/"; done
+		rm "$work/kshadow/uapi/drm/qaic_accel.h"
+		cp "$OUR_HDR" "$work/kshadow/uapi/drm/qaic_accel.h"
+		while IFS=$'\t' read -r dir file cmd; do
+			if (cd "$dir" && eval "$cmd"); then ok; else bad "in-kernel build of ${file##*/} against our header"; fi
+		done <<<"$cmds"
+		echo "in-kernel: upstream C driver built against uapi/qaic_accel.h ($(wc -l <<<"$cmds") files)"
+	fi
+else
+	echo "in-kernel check skipped: no kernel build yet ($KBUILD/compile_commands.json)"
+fi
 
 echo "coverage and build-mode checks: $pass passed, $fail failed"
 record "$pass" "$fail" "uapi header coverage and build modes"
