@@ -98,7 +98,8 @@ impl pci::Driver for QaicDriver {
             let unregistered = drm::UnregisteredDevice::<QaicDrm>::new(pdev, Ok(()))?;
             // SAFETY: the registration is stored in the bound data, which the driver core drops
             // when the device is unbound; it is never forgotten.
-            let registration = unsafe { drm::Registration::new(pdev.as_ref(), unregistered, (), 0)? };
+            let registration =
+                unsafe { drm::Registration::new(pdev.as_ref(), unregistered, (), 0)? };
 
             let mode = IrqMode::from_vectors(irqs.len())?;
             dev_info!(
@@ -120,7 +121,12 @@ impl pci::Driver for QaicDriver {
     }
 
     fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        dev_info!(pdev, "{} unbinding ({} vectors)\n", this.family.name, this.irqs.len());
+        dev_info!(
+            pdev,
+            "{} unbinding ({} vectors)\n",
+            this.family.name,
+            this.irqs.len()
+        );
     }
 }
 
@@ -146,7 +152,13 @@ fn map_bar<'bound, const SIZE: usize>(
 ) -> Result<pci::Bar<'bound, SIZE>> {
     let len = pdev.resource_len(index)?;
     if len < SIZE as u64 {
-        dev_err!(pdev, "BAR{} is {:#x} bytes, at least {:#x} needed\n", index, len, SIZE);
+        dev_err!(
+            pdev,
+            "BAR{} is {:#x} bytes, at least {:#x} needed\n",
+            index,
+            len,
+            SIZE
+        );
         return Err(ENODEV);
     }
     pdev.iomap_region_sized::<SIZE>(index, name)
@@ -155,7 +167,9 @@ fn map_bar<'bound, const SIZE: usize>(
 
 /// Allocates one MSI vector for MHI plus one per DMA bridge channel or, if the platform cannot
 /// provide that many, a single vector shared by everything.
-fn alloc_vectors<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<IrqVectorRegistration<'bound>> {
+fn alloc_vectors<'bound>(
+    pdev: &'bound pci::Device<Bound>,
+) -> Result<IrqVectorRegistration<'bound>> {
     let msi = IrqTypes::default().with(IrqType::Msi).with(IrqType::MsiX);
 
     match pdev.alloc_irq_vectors(WANTED_VECTORS, WANTED_VECTORS, msi) {
