@@ -186,7 +186,22 @@ impl Device {
         for t in extra {
             msg = msg.push(t);
         }
-        let resp = self.manage(&msg)?;
+        let resp = match self.manage(&msg) {
+            Ok(r) => r,
+            Err(Error::ManageCanceled { response }) => {
+                // The driver refused because a transaction failed on the device; when the
+                // firmware also reported a failed command, that is the more precise error.
+                if let Some(Err(e @ Error::Nnc { .. })) = response
+                    .passthroughs()
+                    .next()
+                    .map(|p| R::Response::decode(p).and_then(|a| a.status().check(R::COMMAND)))
+                {
+                    return Err(e);
+                }
+                return Err(Error::ManageCanceled { response });
+            }
+            Err(e) => return Err(e),
+        };
         let payload = resp
             .passthroughs()
             .next()
@@ -341,6 +356,20 @@ impl Device {
         Ok(())
     }
 
+    /// CREATE_BO with a raw argument (for driver tests): returns the new
+    /// GEM handle, which the caller must close with
+    /// [`Device::gem_close_raw`].
+    pub fn create_bo_raw(&self, mut arg: uapi::qaic_create_bo) -> Result<u32> {
+        ioctl::plain(self.as_fd(), &mut arg).map_err(Self::fail(Ioctl::CreateBo))?;
+        Ok(arg.handle)
+    }
+
+    /// MMAP_BO with a raw argument (for driver tests): returns the offset.
+    pub fn mmap_bo_raw(&self, mut arg: uapi::qaic_mmap_bo) -> Result<u64> {
+        ioctl::plain(self.as_fd(), &mut arg).map_err(Self::fail(Ioctl::MmapBo))?;
+        Ok(arg.offset)
+    }
+
     /// Creates a zero-filled buffer object of at least `size` bytes.
     pub fn create_bo(&self, size: u64) -> Result<Bo> {
         let mut arg = uapi::qaic_create_bo {
@@ -457,13 +486,11 @@ impl Device {
 
     /// MMAP_BO with a raw argument: returns the fake mmap offset.
     pub fn mmap_offset_raw(&self, handle: u32) -> Result<u64> {
-        let mut arg = uapi::qaic_mmap_bo {
+        self.mmap_bo_raw(uapi::qaic_mmap_bo {
             handle,
             pad: 0,
             offset: 0,
-        };
-        ioctl::plain(self.as_fd(), &mut arg).map_err(Self::fail(Ioctl::MmapBo))?;
-        Ok(arg.offset)
+        })
     }
 
     /// GEM_CLOSE of a raw handle (for driver tests; [`Bo`] closes its own

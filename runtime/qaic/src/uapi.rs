@@ -603,6 +603,86 @@ mod tests {
         assert_eq!(v & 0xff, 0x12);
     }
 
+    /// Every numeric `#define` of the project's C header has the same value
+    /// here, so the Rust mirror cannot drift from `uapi/qaic_accel.h`.
+    #[test]
+    fn constants_match_c_header() {
+        let header = include_str!("../../../uapi/qaic_accel.h");
+        let rust: &[(&str, u32)] = &[
+            ("QAIC_SEM_INSYNCFENCE", QAIC_SEM_INSYNCFENCE.into()),
+            ("QAIC_SEM_OUTSYNCFENCE", QAIC_SEM_OUTSYNCFENCE.into()),
+            ("QAIC_SEM_NOP", QAIC_SEM_NOP.into()),
+            ("QAIC_SEM_INIT", QAIC_SEM_INIT.into()),
+            ("QAIC_SEM_INC", QAIC_SEM_INC.into()),
+            ("QAIC_SEM_DEC", QAIC_SEM_DEC.into()),
+            ("QAIC_SEM_WAIT_EQUAL", QAIC_SEM_WAIT_EQUAL.into()),
+            ("QAIC_SEM_WAIT_GT_EQ", QAIC_SEM_WAIT_GT_EQ.into()),
+            ("QAIC_SEM_WAIT_GT_0", QAIC_SEM_WAIT_GT_0.into()),
+            ("QAIC_TRANS_UNDEFINED", trans::UNDEFINED),
+            (
+                "QAIC_TRANS_PASSTHROUGH_FROM_USR",
+                trans::PASSTHROUGH_FROM_USR,
+            ),
+            ("QAIC_TRANS_PASSTHROUGH_TO_USR", trans::PASSTHROUGH_TO_USR),
+            (
+                "QAIC_TRANS_PASSTHROUGH_FROM_DEV",
+                trans::PASSTHROUGH_FROM_DEV,
+            ),
+            ("QAIC_TRANS_PASSTHROUGH_TO_DEV", trans::PASSTHROUGH_TO_DEV),
+            ("QAIC_TRANS_DMA_XFER_FROM_USR", trans::DMA_XFER_FROM_USR),
+            ("QAIC_TRANS_DMA_XFER_TO_DEV", trans::DMA_XFER_TO_DEV),
+            ("QAIC_TRANS_ACTIVATE_FROM_USR", trans::ACTIVATE_FROM_USR),
+            ("QAIC_TRANS_ACTIVATE_FROM_DEV", trans::ACTIVATE_FROM_DEV),
+            ("QAIC_TRANS_ACTIVATE_TO_DEV", trans::ACTIVATE_TO_DEV),
+            ("QAIC_TRANS_DEACTIVATE_FROM_USR", trans::DEACTIVATE_FROM_USR),
+            ("QAIC_TRANS_DEACTIVATE_FROM_DEV", trans::DEACTIVATE_FROM_DEV),
+            ("QAIC_TRANS_STATUS_FROM_USR", trans::STATUS_FROM_USR),
+            ("QAIC_TRANS_STATUS_TO_USR", trans::STATUS_TO_USR),
+            ("QAIC_TRANS_STATUS_FROM_DEV", trans::STATUS_FROM_DEV),
+            ("QAIC_TRANS_STATUS_TO_DEV", trans::STATUS_TO_DEV),
+            ("QAIC_TRANS_TERMINATE_FROM_DEV", trans::TERMINATE_FROM_DEV),
+            ("QAIC_TRANS_TERMINATE_TO_DEV", trans::TERMINATE_TO_DEV),
+            ("QAIC_TRANS_DMA_XFER_CONT", trans::DMA_XFER_CONT),
+            (
+                "QAIC_TRANS_VALIDATE_PARTITION_FROM_DEV",
+                trans::VALIDATE_PARTITION_FROM_DEV,
+            ),
+            (
+                "QAIC_TRANS_VALIDATE_PARTITION_TO_DEV",
+                trans::VALIDATE_PARTITION_TO_DEV,
+            ),
+            ("DRM_QAIC_MANAGE", DRM_QAIC_MANAGE),
+            ("DRM_QAIC_CREATE_BO", DRM_QAIC_CREATE_BO),
+            ("DRM_QAIC_MMAP_BO", DRM_QAIC_MMAP_BO),
+            ("DRM_QAIC_ATTACH_SLICE_BO", DRM_QAIC_ATTACH_SLICE_BO),
+            ("DRM_QAIC_EXECUTE_BO", DRM_QAIC_EXECUTE_BO),
+            ("DRM_QAIC_PARTIAL_EXECUTE_BO", DRM_QAIC_PARTIAL_EXECUTE_BO),
+            ("DRM_QAIC_WAIT_BO", DRM_QAIC_WAIT_BO),
+            ("DRM_QAIC_PERF_STATS_BO", DRM_QAIC_PERF_STATS_BO),
+            ("DRM_QAIC_DETACH_SLICE_BO", DRM_QAIC_DETACH_SLICE_BO),
+        ];
+        let mut seen = 0;
+        for line in header.lines() {
+            let mut w = line.split_whitespace();
+            let (Some("#define"), Some(name), Some(value)) = (w.next(), w.next(), w.next()) else {
+                continue;
+            };
+            let parsed = match value.strip_prefix("0x") {
+                Some(h) => u32::from_str_radix(h, 16),
+                None => value.parse::<u32>(),
+            };
+            let Ok(v) = parsed else { continue };
+            let (_, mine) = rust
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name} has no Rust counterpart"));
+            assert_eq!(*mine, v, "{name}");
+            seen += 1;
+        }
+        assert_eq!(seen, rust.len(), "every constant appears in the header");
+        assert!(header.contains("#define QAIC_MANAGE_MAX_MSG_LENGTH SZ_4K"));
+    }
+
     #[test]
     fn semaphore_and_limit_constants() {
         assert_eq!(
