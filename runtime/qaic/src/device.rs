@@ -182,10 +182,7 @@ impl Device {
         req: &R,
         extra: Vec<Transaction<'_>>,
     ) -> Result<(R::Response, ManageResponse)> {
-        let mut msg = ManageMsg::new().passthrough(&nnc::passthrough_payload(req)?);
-        for t in extra {
-            msg = msg.push(t);
-        }
+        let msg = nnc::message(req, extra)?;
         let resp = match self.manage(&msg) {
             Ok(r) => r,
             Err(Error::ManageCanceled { response }) => {
@@ -431,8 +428,9 @@ impl Device {
     }
 
     /// Waits until the last submission of `bo` on `dbc_id` completed.
-    /// `None` uses the driver's default timeout; longer than `u32::MAX` ms
-    /// is clamped. A timeout is reported as `ETIMEDOUT`.
+    /// `None` uses the driver's default timeout; `Some(d)` is rounded down
+    /// to whole milliseconds but at least 1 ms, and clamped to `u32::MAX`
+    /// ms. A timeout is reported as `ETIMEDOUT`.
     pub fn wait(&self, bo: &Bo, dbc_id: u32, timeout: Option<Duration>) -> Result<()> {
         let ms = timeout.map_or(0, |t| {
             u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1)

@@ -18,6 +18,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::manage::{ManageMsg, Transaction};
 use crate::wire::{fixed_cstr, Reader, Writer};
 
 /// Major version of the command protocol implemented here.
@@ -194,6 +195,18 @@ pub fn passthrough_payload<R: NncRequest>(req: &R) -> Result<Vec<u8>> {
     let mut v = req.encode()?;
     v.resize(v.len() + PASSTHROUGH_TRAILER, 0);
     Ok(v)
+}
+
+/// The MANAGE message that carries `req` in a passthrough, followed by the
+/// `extra` transactions that go with it: the DMA transfer of LOAD_ELF and
+/// LOAD_CONSTANTS_PAYLOAD, the activate transaction (SETUP_VC) of ACTIVATE,
+/// the deactivate transaction (TEARDOWN_VC) of DEACTIVATE.
+pub fn message<'a, R: NncRequest>(req: &R, extra: Vec<Transaction<'a>>) -> Result<ManageMsg<'a>> {
+    let mut msg = ManageMsg::new().passthrough(&passthrough_payload(req)?);
+    for t in extra {
+        msg = msg.push(t);
+    }
+    Ok(msg)
 }
 
 fn reader<'a>(buf: &'a [u8], ty: u32, size: usize, what: &'static str) -> Result<Reader<'a>> {
@@ -1697,6 +1710,89 @@ mod tests {
         let failed = [14, 0, 0, 0, 0xfd, 0xff, 0xff, 0xff];
         assert_eq!(StatusResponse::decode(&failed).unwrap().status, -3);
         assert!(decode_checked::<StatusRequest>(&failed).is_err());
+    }
+
+    /// Whole MANAGE buffers for the program-management sequences.
+    #[test]
+    fn composite_messages() {
+        // ACTIVATE + SETUP_VC
+        let act = ActivateRequest {
+            pid: 5,
+            elf_id: 2,
+            ..Default::default()
+        };
+        let e = message(
+            &act,
+            vec![Transaction::Activate {
+                queue_size: 256,
+                options: 0,
+            }],
+        )
+        .unwrap()
+        .encode()
+        .unwrap();
+        let b = e.bytes();
+        assert_eq!(e.count(), 2);
+        assert_eq!(e.len() as usize, 8 + 48 + 8 + 24);
+        assert_eq!((le32(b, 0), le32(b, 4)), (1, 64)); // passthrough, 8 + 48 + 8 trailer
+        assert_eq!(&b[8..56], act.encode().unwrap().as_slice());
+        assert!(b[56..64].iter().all(|&c| c == 0));
+        assert_eq!((le32(b, 64), le32(b, 68), le32(b, 72)), (7, 24, 256)); // SETUP_VC
+
+        // DEACTIVATE + TEARDOWN_VC
+        let d = DeactivateRequest {
+            activation_id: 9,
+            opt_vc_teardown: 1,
+        };
+        let e = message(&d, vec![Transaction::Deactivate { dbc_id: 3 }])
+            .unwrap()
+            .encode()
+            .unwrap();
+        let b = e.bytes();
+        assert_eq!(
+            (le32(b, 0), le32(b, 4), le32(b, 8), le32(b, 12)),
+            (1, 32, 11, 9)
+        );
+        assert_eq!(
+            (le32(b, 32), le32(b, 36), le32(b, 40), le32(b, 44)),
+            (10, 16, 3, 0)
+        );
+
+        // LOAD_ELF + DMA transfer with the same tag
+        let elf = vec![0x7fu8; 300];
+        let l = LoadElfRequest {
+            tag: 42,
+            name: "n".into(),
+            data_length: 300,
+            ..Default::default()
+        };
+        let e = message(
+            &l,
+            vec![Transaction::DmaXfer {
+                tag: 42,
+                data: &elf,
+            }],
+        )
+        .unwrap()
+        .encode()
+        .unwrap();
+        let b = e.bytes();
+        assert_eq!(
+            (le32(b, 0), le32(b, 4), le32(b, 8), le32(b, 12)),
+            (1, 112, 3, 42)
+        );
+        assert_eq!((le32(b, 112), le32(b, 116), le32(b, 120)), (5, 32, 42));
+        assert_eq!((le64(b, 128), le64(b, 136)), (elf.as_ptr() as u64, 300));
+
+        // STATUS alone
+        let e = message(&StatusRequest::default(), vec![])
+            .unwrap()
+            .encode()
+            .unwrap();
+        assert_eq!(
+            e.bytes(),
+            &[1, 0, 0, 0, 24, 0, 0, 0, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]
