@@ -3,7 +3,8 @@
 #
 # 40-runtime.sh - the userspace runtime workspace (runtime/: crate qaic and the qaic CLI):
 # cargo test (every unit and doc test counts), cargo clippy -D warnings (one test) and
-# cargo fmt --check (one test). Needs no device. Build output goes to $QAIC_CACHE/target-runtime
+# cargo fmt --check (one test), and the statically linked release build of the qaic CLI for the
+# busybox guest (one test). Needs no device. Build output goes to $QAIC_CACHE/target-runtime
 # so that fresh clones reuse it.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -37,6 +38,23 @@ if cargo fmt --all -- --check; then
 	record 1 0 "runtime rustfmt"
 else
 	record 0 1 "runtime rustfmt"
+	rc=1
+fi
+
+# The qaic binary for the busybox guest must link statically (see runtime/README.md).
+log "runtime: static qaic binary"
+target=x86_64-unknown-linux-gnu
+bin=$CARGO_TARGET_DIR/$target/release/qaic
+# static = no program interpreter and no NEEDED shared library (readelf comes with gcc's binutils)
+static_ok() { ! readelf -lW "$1" | grep -q 'program interpreter' && ! readelf -dW "$1" | grep -q '(NEEDED)'; }
+if RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release --target "$target" &&
+	static_ok "$bin" && "$bin" --version; then
+	command -v file >/dev/null && file "$bin"
+	record 1 0 "runtime static qaic binary"
+else
+	echo "FAIL: $bin is missing or not statically linked"
+	readelf -dW "$bin" 2>/dev/null | grep NEEDED
+	record 0 1 "runtime static qaic binary"
 	rc=1
 fi
 
