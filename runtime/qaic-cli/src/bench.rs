@@ -177,8 +177,13 @@ fn worker(
             break;
         }
         let p = &mut pairs[i];
-        p.output.wait(timeout)?;
-        p.input.wait(timeout)?;
+        if let Err(e) = p.output.wait(timeout).and_then(|()| p.input.wait(timeout)) {
+            eprintln!(
+                "qaic bench: thread {thread}: request {} did not complete: {e}",
+                p.seq
+            );
+            return Err(e);
+        }
         latencies.push(p.submitted.elapsed());
         let mut expect = vec![0u8; a.bo_size as usize];
         fill(&mut expect, p.seq);

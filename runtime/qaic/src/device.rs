@@ -13,7 +13,7 @@ use crate::bo::{Bo, PerfStats};
 use crate::error::{Errno, Error, Ioctl, Result};
 use crate::ioctl;
 use crate::manage::{EncodedManage, ManageMsg, ManageResponse, ProtocolStatus, Transaction};
-use crate::nnc::{self, NncRequest, NncResponse};
+use crate::nnc::{self, NncRequest};
 use crate::uapi;
 
 /// Queue depth the vendor runtime uses by default when activating.
@@ -188,10 +188,8 @@ impl Device {
             Err(Error::ManageCanceled { response }) => {
                 // The driver refused because a transaction failed on the device; when the
                 // firmware also reported a failed command, that is the more precise error.
-                if let Some(Err(e @ Error::Nnc { .. })) = response
-                    .passthroughs()
-                    .next()
-                    .map(|p| R::Response::decode(p).and_then(|a| a.status().check(R::COMMAND)))
+                if let Some(Err(e @ Error::Nnc { .. })) =
+                    response.passthroughs().next().map(nnc::decode_checked::<R>)
                 {
                     return Err(e);
                 }
@@ -203,8 +201,7 @@ impl Device {
             .passthroughs()
             .next()
             .ok_or_else(|| Error::protocol(format!("no passthrough answer to {}", R::COMMAND)))?;
-        let answer = R::Response::decode(payload)?;
-        answer.status().check(R::COMMAND)?;
+        let answer = nnc::decode_checked::<R>(payload)?;
         Ok((answer, resp))
     }
 

@@ -1241,8 +1241,29 @@ impl NncResponse for StatusResponse {
 
 /// Decodes the answer to `R` from a passthrough payload and checks its
 /// status.
+///
+/// A firmware that rejects a command may answer with only `{u32 id, i32
+/// status}` instead of the full answer structure (this is what an unknown
+/// command gets). Such a short answer with the right id and a non-zero
+/// status is reported as [`Error::Nnc`] with that status rather than as a
+/// malformed answer.
 pub fn decode_checked<R: NncRequest>(payload: &[u8]) -> Result<R::Response> {
-    let resp = R::Response::decode(payload)?;
+    let resp = match R::Response::decode(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            if payload.len() >= 8 && payload.len() < R::Response::SIZE {
+                let r = Reader::new(payload, 8, "short answer")?;
+                let status = NncStatus(r.i32(4)?);
+                if r.u32(0)? == R::Response::TYPE && !status.is_ok() {
+                    return Err(Error::Nnc {
+                        command: R::COMMAND,
+                        status,
+                    });
+                }
+            }
+            return Err(e);
+        }
+    };
     resp.status().check(R::COMMAND)?;
     Ok(resp)
 }
@@ -1541,6 +1562,40 @@ mod tests {
         assert!(decode_checked::<UnloadConstantsRequest>(&ok).is_err());
         // too short
         assert!(UnloadConstantsResponse::decode(&[6, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn short_error_answers() {
+        // {id 4, status -3}: LOAD_ELF rejected as an unknown command
+        let short = [4, 0, 0, 0, 0xfd, 0xff, 0xff, 0xff];
+        match decode_checked::<LoadElfRequest>(&short) {
+            Err(Error::Nnc {
+                command: NncCommand::LoadElf,
+                status,
+            }) => assert_eq!(status, NncStatus::UNDEFINED_REQUEST),
+            other => panic!("{other:?}"),
+        }
+        let short = [10, 0, 0, 0, 0xdc, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            decode_checked::<ActivateRequest>(&short),
+            Err(Error::Nnc {
+                status: NncStatus::UNDER_SSR,
+                ..
+            })
+        ));
+        // a short answer claiming success, or with the wrong id, stays malformed
+        assert!(matches!(
+            decode_checked::<LoadElfRequest>(&[4, 0, 0, 0, 0, 0, 0, 0]),
+            Err(Error::Protocol(_))
+        ));
+        assert!(matches!(
+            decode_checked::<LoadElfRequest>(&[6, 0, 0, 0, 0xfd, 0xff, 0xff, 0xff]),
+            Err(Error::Protocol(_))
+        ));
+        assert!(matches!(
+            decode_checked::<LoadElfRequest>(&[4, 0, 0]),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]
