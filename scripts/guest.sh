@@ -179,7 +179,7 @@ g_build_emulator() {
 	[[ -n ${G_EMU_BUILT:-} ]] && return
 	if [[ $AIC100_EMU == "$EMU_TARGET/release/aic100-emu" ]]; then
 		[[ -f $REPO/emulator/Cargo.toml ]] || g_die "no emulator crate at $REPO/emulator"
-		log "cargo build --release (emulator; cold about 1 min)"
+		log "cargo build --release of the emulator (cold: about 1 min)"
 		CARGO_TARGET_DIR=$EMU_TARGET cargo build -q --release \
 			--manifest-path "$REPO/emulator/Cargo.toml" >&2 || g_die "emulator build failed"
 	fi

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# 50-c-driver.sh - validate the emulated AIC100 with a driver nobody here wrote: the upstream C
+# qaic.ko must probe the emulated card, boot it to mission mode and go ONLINE, with both interrupt
+# topologies: no IOMMU (single-MSI fallback) and an emulated IOMMU with interrupt remapping
+# (17 vectors). Guest side: tests/guest/c-driver-bringup.sh; bench: scripts/guest.sh.
+#
+# C_DRIVER_CASES="1 1-iommu 2" selects cases (CARDS[-iommu]); that is the default.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/guest.sh
+. "$here/guest.sh"
+
+if [[ ! -f $REPO/emulator/Cargo.toml ]]; then
+	warn "SKIPPED: no emulator crate at $REPO/emulator yet, nothing to test the C driver against"
+	exit 0
+fi
+ko=$KBUILD/drivers/accel/qaic/qaic.ko
+if [[ ! -f $ko ]]; then
+	record 0 1 "c-driver: qaic.ko built"
+	die "$ko does not exist: build the kernel first (scripts/build-kernel.sh)"
+fi
+
+rc=0
+for c in ${C_DRIVER_CASES:-1 1-iommu 2}; do
+	cards=${c%%-*}
+	opts=()
+	[[ $c == *-iommu ]] && opts+=(--iommu)
+	name=c-driver-$c
+	t="c-driver ($cards card$( ((cards > 1)) && echo s), $([[ $c == *-iommu ]] && echo "IOMMU, 17 MSI" || echo "no IOMMU, 1 MSI"))"
+	guest_run --name "$name" --cards "$cards" "${opts[@]}" --module qaic \
+		--script "$REPO/tests/guest/c-driver-bringup.sh" --args 120 --timeout 420 || rc=1
+	dir=$(guest_dir "$name")
+	guest_record "$dir" "$t"
+	if guest_kernel_problems "$dir" >"$dir/kernel-problems"; then
+		record 0 1 "$t: guest kernel log clean"
+		warn "the guest kernel log has:"
+		head -n 20 "$dir/kernel-problems" >&2
+		rc=1
+	else
+		record 1 0 "$t: guest kernel log clean"
+	fi
+	((rc == 0)) || warn "$name failed; logs in $dir (guest.log, emu*.log, dmesg.log)"
+done
+exit "$rc"
