@@ -9,18 +9,27 @@
 # seconds when up to date), the emulator (cargo; without it the guest boots with no card), the
 # guest run (scripts/guest.sh, guest side tests/guest/demo.sh).
 #
-# Usage: scripts/demo.sh [--iommu] [--cards N] [-v]   (options are passed to scripts/guest.sh)
+# Usage: scripts/demo.sh [--no-build] [GUEST-OPTIONS]   e.g. --iommu, --cards 2, -v (see
+#        scripts/guest.sh); --no-build boots the kernel that is built already
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/guest.sh
 . "$here/guest.sh"
 
+build=1
+if [[ ${1:-} == --no-build ]]; then
+	build=0
+	shift
+fi
+
 t0=$SECONDS
 log "1/4 QEMU 11 (trixie chroot in $CHROOT)"
 "$here/setup.sh" chroot >/dev/null || die "QEMU chroot setup failed"
 log "2/4 kernel and modules (scripts/build-kernel.sh)"
-"$here/build-kernel.sh" || die "kernel build failed"
+if ((build)); then
+	"$here/build-kernel.sh" || die "kernel build failed"
+fi
 ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko
 [[ -f $ko ]] || die "the kernel build produced no $ko"
 
