@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Smoke test of the runtime against a live device (driver + card or
+//! emulator), for a guest: every step prints `PASS name` or `FAIL name -
+//! why`, the exit status is non-zero if anything failed.
+//!
+//! It covers what works without a loaded network: protocol status, device
+//! info, buffer objects (create, map, write, read back), a bare DMA bridge
+//! channel (activate transaction), attach/detach, perf stats, and a few
+//! requests the driver must reject with a specific errno.
+//!
+//! Usage: `uapi-smoke [NODE]` (default: first AIC100).
+
+use qaic::uapi;
+use qaic::{Device, Direction, Error, ManageMsg, Slice};
+
+struct Report {
+    failed: u32,
+    passed: u32,
+}
+
+impl Report {
+    fn check<T>(&mut self, name: &str, r: qaic::Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => {
+                println!("PASS {name}");
+                self.passed += 1;
+                Some(v)
+            }
+            Err(e) => {
+                println!("FAIL {name} - {e}");
+                self.failed += 1;
+                None
+            }
+        }
+    }
+
+    fn expect_errno<T: std::fmt::Debug>(&mut self, name: &str, r: qaic::Result<T>, errno: i32) {
+        match r {
+            Err(e) if e.errno() == Some(errno) => self.check(name, Ok(())),
+            Err(e) => self.check::<()>(
+                name,
+                Err(Error::Protocol(format!("expected errno {errno}, got {e}"))),
+            ),
+            Ok(v) => self.check::<()>(
+                name,
+                Err(Error::Protocol(format!(
+                    "expected errno {errno}, got Ok({v:?})"
+                ))),
+            ),
+        };
+    }
+}
+
+fn main() {
+    let mut rep = Report {
+        failed: 0,
+        passed: 0,
+    };
+    let dev = match std::env::args().nth(1) {
+        Some(node) => Device::open(node),
+        None => qaic::sysfs::aic100_devices().and_then(|d| {
+            d.first()
+                .ok_or_else(|| Error::NoDevice("no AIC100".into()))
+                .and_then(|d| d.open())
+        }),
+    };
+    let Some(dev) = rep.check("open", dev) else {
+        std::process::exit(1);
+    };
+    rep.check(
+        "driver-version",
+        dev.driver_version()
+            .map(|v| println!("  driver {}", v.name)),
+    );
+    rep.check(
+        "protocol-status",
+        dev.protocol_status()
+            .map(|s| println!("  control protocol {}.{}", s.major, s.minor)),
+    );
+    rep.check(
+        "device-info",
+        dev.device_info().and_then(|i| i.check_compatible()),
+    );
+
+    // buffer objects
+    if let Some(mut bo) = rep.check("create-bo", dev.create_bo(8192)) {
+        let wrote = bo.bytes_mut().map(|b| {
+            for (i, x) in b.iter_mut().enumerate() {
+                *x = i as u8;
+            }
+        });
+        rep.check("bo-mmap-write", wrote);
+        let ok = bo
+            .bytes()
+            .map(|b| b.iter().enumerate().all(|(i, x)| *x == i as u8));
+        rep.check(
+            "bo-mmap-readback",
+            ok.and_then(|ok| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Error::Protocol("mismatch".into()))
+                }
+            }),
+        );
+    }
+    let zero_filled = dev
+        .create_bo(4096)
+        .and_then(|bo| Ok(bo.bytes()?.iter().all(|&b| b == 0)));
+    rep.check(
+        "bo-zero-filled",
+        zero_filled.and_then(|z| {
+            if z {
+                Ok(())
+            } else {
+                Err(Error::Protocol("not zeroed".into()))
+            }
+        }),
+    );
+    rep.expect_errno(
+        "create-bo-pad",
+        dev.create_bo_raw(uapi::qaic_create_bo {
+            size: 4096,
+            handle: 0,
+            pad: 1,
+        }),
+        libc::EINVAL,
+    );
+    rep.expect_errno(
+        "create-bo-size-0",
+        dev.create_bo_raw(uapi::qaic_create_bo {
+            size: 0,
+            handle: 0,
+            pad: 0,
+        }),
+        libc::EINVAL,
+    );
+    rep.expect_errno(
+        "mmap-bo-unknown-handle",
+        dev.mmap_offset_raw(0xdead),
+        libc::ENOENT,
+    );
+    rep.expect_errno(
+        "gem-close-unknown-handle",
+        dev.gem_close_raw(0xdead),
+        libc::EINVAL,
+    );
+
+    // a bare channel: activate transaction only
+    let act = dev.manage(&ManageMsg::new().activate(64, 0)).and_then(|r| {
+        r.activate()
+            .ok_or_else(|| Error::Protocol("no activate answer".into()))
+    });
+    if let Some(act) = rep.check("activate-bare-channel", act) {
+        println!("  dbc {}", act.dbc_id);
+        if let Some(mut bo) = rep.check("create-bo-for-slices", dev.create_bo(8192)) {
+            rep.check(
+                "attach",
+                bo.attach(
+                    act.dbc_id,
+                    Direction::ToDevice,
+                    &[Slice::new(0, 8192, 0x10_0000)],
+                ),
+            );
+            rep.expect_errno(
+                "attach-twice",
+                bo.attach(
+                    act.dbc_id,
+                    Direction::ToDevice,
+                    &[Slice::new(0, 4096, 0x10_0000)],
+                ),
+                libc::EINVAL,
+            );
+            rep.check(
+                "perf-stats-idle",
+                dev.perf_stats(act.dbc_id, &[&bo])
+                    .map(|s| println!("  {s:?}")),
+            );
+            rep.check(
+                "wait-never-submitted",
+                bo.wait(Some(std::time::Duration::from_millis(100))),
+            );
+            rep.check("detach", bo.detach());
+            rep.expect_errno("detach-twice", bo.detach(), libc::EINVAL);
+        }
+        rep.expect_errno(
+            "wait-bad-pad",
+            dev.wait_raw(uapi::qaic_wait {
+                handle: 1,
+                timeout: 1,
+                dbc_id: act.dbc_id,
+                pad: 1,
+            }),
+            libc::EINVAL,
+        );
+        rep.expect_errno(
+            "execute-count-0",
+            dev.execute_raw(0, act.dbc_id, &[]),
+            libc::EINVAL,
+        );
+        rep.check(
+            "deactivate-bare-channel",
+            dev.manage(&ManageMsg::new().deactivate(act.dbc_id))
+                .map(drop),
+        );
+        rep.expect_errno(
+            "execute-after-deactivate",
+            dev.execute_raw(1, act.dbc_id, &[uapi::qaic_execute_entry::default()]),
+            libc::EPERM,
+        );
+    }
+    rep.expect_errno(
+        "manage-dbc-out-of-range",
+        dev.manage_encoded(&ManageMsg::new().deactivate(16).encode().unwrap()),
+        libc::EINVAL,
+    );
+
+    println!("{} passed, {} failed", rep.passed, rep.failed);
+    std::process::exit(i32::from(rep.failed > 0));
+}
