@@ -116,6 +116,11 @@ for h in "$UP_HDR" "$OUR_HDR"; do
 		g++ -std=c++17 -Wall -Werror -fsyntax-only "${UFLAGS[@]}" -x c++ -; then ok; else
 		bad "$name: does not compile as C++"; fi
 done
+# The kernel's own consistency checks for exported headers (includes, extern, CONFIG_ leaks).
+if [[ -f $KSRC/usr/include/headers_check.pl ]]; then
+	if perl "$KSRC/usr/include/headers_check.pl" "$KSRC/include/uapi" "$OUR_HDR"; then ok; else
+		bad "uapi/qaic_accel.h: headers_check.pl"; fi
+fi
 # Licence line required for a uapi header written in this project.
 if head -n1 "$OUR_HDR" | grep -qF 'SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note'; then ok; else
 	bad "uapi/qaic_accel.h: wrong SPDX line"; fi
