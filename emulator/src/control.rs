@@ -481,7 +481,8 @@ impl ControlService {
             self.devmem.used += size;
             moved += size;
         }
-        info!(target: "control", "DMA_XFER handle {} tag {tag}: {count} pairs, {moved} bytes into device memory (chunk {chunk})", ctx.handle);
+        info!(target: "control", "DMA_XFER handle {} tag {tag}: {count} pairs, {moved} bytes into device memory (chunk {chunk}), buffer CRC-32 {:#010x}",
+            ctx.handle, crc32(self.devmem.get(ctx.handle, tag).unwrap_or(&[])));
         if chunk == 0 {
             return Ok(None);
         }

@@ -40,6 +40,10 @@ pub mod ch {
     pub const CONTROL_DL: usize = 11;
     /// Boot log DL.
     pub const LOGGING_DL: usize = 13;
+    /// RAS (QAIC_STATUS) DL.
+    pub const STATUS_DL: usize = 15;
+    /// Boot timesync DL.
+    pub const TIMESYNC_DL: usize = 21;
     /// Boot timesync UL.
     pub const TIMESYNC_UL: usize = 20;
     /// Periodic timesync UL.
@@ -222,6 +226,16 @@ pub struct Device<D: Dma, I: Irq> {
     timed: Vec<(Instant, Work)>,
     dead: bool,
     boot_time: Instant,
+    ras_seq: u32,
+}
+
+const TS_CMD_TO_HOST: u8 = 0;
+const TS_SYNC_REQ: u8 = 1;
+const TS_ACK_TO_HOST: u8 = 2;
+
+/// 8-byte timesync header (signature 0x55AA, message type at byte 5).
+fn timesync_header(msg_type: u8) -> [u8; 8] {
+    [0xaa, 0x55, 0, 0, 0, msg_type, 0, 0]
 }
 
 fn hi_lo(hi: u32, lo: u32) -> u64 {
@@ -262,6 +276,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
             timed: Vec::new(),
             dead: false,
             boot_time: Instant::now(),
+            ras_seq: 0,
         };
         d.soc_reset();
         d
@@ -1004,6 +1019,10 @@ impl<D: Dma, I: Irq> Device<D, I> {
                 let acts = self.sahara.start();
                 self.sahara_actions(acts);
             }
+            (ee::SBL, ch::TIMESYNC_DL) => {
+                info!(target: "mhi", "boot timesync: asking the host for its time");
+                self.queue_dl(ch::TIMESYNC_DL, timesync_header(TS_CMD_TO_HOST).to_vec());
+            }
             (ee::SBL, ch::LOGGING_DL) => {
                 let line = format!(
                     "aic100-emu SBL: serial {:08X}, loading {} images\n",
@@ -1116,12 +1135,47 @@ impl<D: Dma, I: Irq> Device<D, I> {
             (ee::AMSS, ch::CONTROL_UL) => self.control_request(msg),
             (_, ch::TIMESYNC_PERIODIC_UL) | (_, ch::TIMESYNC_UL) => {
                 let g = |o: usize| crate::wire::u64_at(&msg, o).unwrap_or(0);
-                info!(target: "mhi", "timesync on channel {n}: host time {}.{:06} s (type {})", g(8), g(16), msg.get(5).copied().unwrap_or(0));
+                let ty = msg.get(5).copied().unwrap_or(0xff);
+                info!(target: "mhi", "timesync on channel {n}: {} bytes, type {ty}, time {}.{:06} s", msg.len(), g(8), g(16));
+                if n == ch::TIMESYNC_UL
+                    && self.ee == ee::SBL
+                    && ty == TS_SYNC_REQ
+                    && msg.len() == 24
+                {
+                    self.queue_dl(ch::TIMESYNC_DL, timesync_header(TS_ACK_TO_HOST).to_vec());
+                }
             }
             _ => {
                 info!(target: "mhi", "channel {n}: {} byte message consumed (no service in EE {})", msg.len(), self.ee)
             }
         }
+    }
+
+    /// Send a RAS report on QAIC_STATUS (channel 15): `err_type` 0 CE, 1 UE, 2 UE non-fatal.
+    pub fn inject_ras(&mut self, err_type: u32, source: u32) -> Result<(), String> {
+        if self.ee != ee::AMSS || !self.channel_running(ch::STATUS_DL) {
+            return Err("the RAS channel (15) is not running".into());
+        }
+        self.ras_seq += 1;
+        let mut w = crate::wire::Writer::new();
+        w.u16(0x55aa)
+            .u16(1)
+            .u32(self.ras_seq)
+            .u8(0) // PUSH
+            .u8(0)
+            .u16(92)
+            .i32(0)
+            .u32(source)
+            .u32(err_type)
+            .u32(1) // threshold
+            .u32((err_type == 0) as u32)
+            .u32((err_type != 0) as u32)
+            .u32(0)
+            .u64(0x8000_1000) // syndrome: first word (an address for memory sources)
+            .zeros(56);
+        warn!(target: "fault", "RAS report: source {source}, error type {err_type}");
+        self.queue_dl(ch::STATUS_DL, w.buf);
+        Ok(())
     }
 
     fn sahara_actions(&mut self, acts: Vec<sahara::Action>) {

@@ -9,6 +9,7 @@
 //! | `drop-next-response [N]` | drop the next N (default 1) control responses |
 //! | `garble-next-response [N]` | corrupt the next N control responses (bad CRC / payload) |
 //! | `fail-next-bhi` | reject the next BHI image load with an error status |
+//! | `ras ce\|ue\|uenf [SOURCE]` | send a RAS report on QAIC_STATUS (source 0..6, default 0) |
 //! | `sys-err` | enter MHI SYS_ERR and interrupt the host |
 //! | `surprise-remove` | the device disappears: all-ones reads, no DMA, no MSI |
 //! | `status` | one line with EE, MHI state and counters |
@@ -30,6 +31,8 @@ pub enum Command {
     GarbleNext(u32),
     /// Fail the next BHI load.
     FailNextBhi,
+    /// Send a RAS report (error type, source).
+    Ras(u32, u32),
     /// Enter SYS_ERR.
     SysErr,
     /// Surprise removal.
@@ -66,6 +69,19 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "garble-next-response" => Command::GarbleNext(count(arg)?),
         "fail-next-bhi" => no_arg(Command::FailNextBhi)?,
         "sys-err" => no_arg(Command::SysErr)?,
+        "ras" => {
+            let ty = match arg {
+                Some("ce") => 0,
+                Some("ue") => 1,
+                Some("uenf") => 2,
+                _ => return Err("ras needs ce, ue or uenf".into()),
+            };
+            let src = match it.next() {
+                Some(s) => s.parse().map_err(|_| format!("bad RAS source '{s}'"))?,
+                None => 0,
+            };
+            Command::Ras(ty, src)
+        }
         "surprise-remove" => no_arg(Command::SurpriseRemove)?,
         "status" => no_arg(Command::Status)?,
         "log" => Command::Log(arg.unwrap_or("").to_string()),
@@ -97,6 +113,10 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             dev.faults.fail_bhi = true;
             "ok next BHI load fails".into()
         }
+        Command::Ras(ty, src) => match dev.inject_ras(ty, src) {
+            Ok(()) => "ok RAS report queued".into(),
+            Err(e) => format!("error {e}"),
+        },
         Command::SysErr => {
             dev.trigger_sys_err();
             "ok SYS_ERR raised".into()
@@ -125,7 +145,7 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             }
             Err(e) => format!("error {e}"),
         },
-        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | sys-err | surprise-remove | status | log AREAS | help".into(),
+        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | sys-err | surprise-remove | status | log AREAS | help".into(),
     }
 }
 
@@ -144,6 +164,10 @@ mod tests {
         assert!(parse("delay-response x").is_err());
         assert!(parse("sys-err now").is_err());
         assert!(parse("reboot").is_err());
+        assert_eq!(parse("ras ue 6"), Ok(Command::Ras(1, 6)));
+        assert_eq!(parse("ras ce"), Ok(Command::Ras(0, 0)));
+        assert!(parse("ras bad").is_err());
+        assert!(parse("ras ce 1 2").is_err());
         assert!(parse("").is_err());
     }
 }

@@ -401,3 +401,41 @@ fn wake_doorbell_writes_are_accepted_without_side_effects() {
     h.dev.run_all();
     assert_eq!(h.dev.stats.events, before);
 }
+
+#[test]
+fn boot_timesync_asks_the_host_for_its_time_and_acks_the_answer() {
+    let mut h = Host::new();
+    h.boot_to_sbl();
+    assert_eq!(h.start_channel(20, 32), 1);
+    assert_eq!(h.start_channel(21, 32), 1);
+    let cmd = h.recv_dl(21, 8).expect("CMD_TO_HOST");
+    assert_eq!(cmd, vec![0xaa, 0x55, 0, 0, 0, 0, 0, 0]);
+    let mut req = cmd.clone();
+    req[5] = 1; // SYNC_REQ
+    req.extend_from_slice(&1_700_000_000u64.to_le_bytes());
+    req.extend_from_slice(&5u64.to_le_bytes());
+    h.send_ul(20, &req, 24);
+    let ack = h.recv_dl(21, 8).expect("ACK_TO_HOST");
+    assert_eq!(ack[5], 2);
+}
+
+#[test]
+fn ras_fault_sends_a_valid_104_byte_report_on_the_status_channel() {
+    let mut h = Host::new();
+    h.boot_to_amss();
+    assert!(
+        h.dev.inject_ras(0, 0).is_err(),
+        "channel 15 not started yet"
+    );
+    assert_eq!(h.start_channel(14, 32), 1);
+    assert_eq!(h.start_channel(15, 32), 1);
+    h.dev.inject_ras(0, 2).unwrap();
+    let m = h.recv_dl(15, 104).expect("RAS message");
+    assert_eq!(m.len(), 104);
+    assert_eq!(u16::from_le_bytes([m[0], m[1]]), 0x55aa, "magic");
+    assert_eq!(u16::from_le_bytes([m[2], m[3]]), 1, "version");
+    assert_eq!(m[8], 0, "PUSH");
+    assert_eq!(u16::from_le_bytes([m[10], m[11]]), 92, "payload length");
+    assert_eq!(le32(&m, 16), 2, "source DDR");
+    assert_eq!(le32(&m, 20), 0, "correctable");
+}
