@@ -82,6 +82,11 @@ export_series() {
 	ls "$REPO"/kernel/patches
 }
 
+# One build at a time: check steps, the demo and developers share the tree and the build dir.
+mkdir -p "$QAIC_CACHE"
+exec 9>"$QAIC_CACHE/kbuild.lock"
+flock 9
+
 case ${1:-build} in
 build) build ;;
 tree) make_tree ;;
