@@ -47,7 +47,7 @@
 #
 # As a library (`. scripts/guest.sh`): guest_run [options] (same as the command, in a subshell),
 # guest_dir NAME, guest_verdict DIR, guest_record DIR PREFIX, guest_kernel_problems DIR,
-# guest_ktap DIR NAME. See Documentation/testing.rst, "Guest bench".
+# guest_qemu_errors DIR, guest_ktap DIR NAME. See Documentation/testing.rst, "Guest bench".
 
 GUEST_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
@@ -97,6 +97,12 @@ guest_record() {
 guest_kernel_problems() {
 	cat "$1/guest.log" "$1/dmesg.log" 2>/dev/null | grep -v '^QAIC-TEST: ' |
 		grep -E "$KERNEL_PROBLEMS" | sort -u | grep .
+}
+
+# guest_qemu_errors DIR: print QEMU's error lines (vfio-user failures and the like; warnings are
+# left out); non-zero when there are none
+guest_qemu_errors() {
+	grep -v -E '^qemu-system-x86_64: .*warning: |^$' "$1/qemu.log" 2>/dev/null
 }
 
 # guest_ktap DIR NAME: path of the KTAP block NAME the guest printed with ktap_dump

@@ -42,6 +42,14 @@ for c in ${C_DRIVER_CASES:-1 1-iommu 2}; do
 	else
 		record 1 0 "$t: guest kernel log clean"
 	fi
+	if guest_qemu_errors "$dir" >"$dir/qemu-errors"; then
+		record 0 1 "$t: no QEMU/vfio-user errors"
+		warn "QEMU reported:"
+		head -n 10 "$dir/qemu-errors" >&2
+		rc=1
+	else
+		record 1 0 "$t: no QEMU/vfio-user errors"
+	fi
 	((rc == 0)) || warn "$name failed; logs in $dir (guest.log, emu*.log, dmesg.log)"
 done
 exit "$rc"
