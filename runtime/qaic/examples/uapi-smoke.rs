@@ -146,6 +146,51 @@ fn main() {
         libc::EINVAL,
     );
 
+    // PRIME: export a BO, import it in a second open file of the same device
+    if let Some(bo) = rep.check("create-bo-for-prime", dev.create_bo(3 * 4096)) {
+        if let Some(fd) = rep.check("prime-export", dev.export_bo(&bo)) {
+            use std::os::fd::AsFd;
+            let same = dev
+                .import_bo(fd.as_fd())
+                .map(|b| (b.handle() == bo.handle(), b));
+            rep.check(
+                "prime-self-import-same-handle",
+                same.and_then(|(s, b)| {
+                    // the self-imported object shares the handle: do not close it twice
+                    std::mem::forget(b);
+                    if s {
+                        Ok(())
+                    } else {
+                        Err(Error::Protocol("different handle".into()))
+                    }
+                }),
+            );
+            let other = dev.path().to_path_buf();
+            if let Some(dev2) = rep.check("open-second-file", Device::open(other)) {
+                if let Some(imp) = rep.check("prime-import-foreign", dev2.import_bo(fd.as_fd())) {
+                    rep.check(
+                        "prime-import-size",
+                        if imp.size() == 3 * 4096 {
+                            Ok(())
+                        } else {
+                            Err(Error::Protocol(format!("size {}", imp.size())))
+                        },
+                    );
+                    let mapped = imp.bytes().map(|b| b.len());
+                    rep.check(
+                        "prime-imported-not-mappable",
+                        match mapped {
+                            Err(_) => Ok(()),
+                            Ok(n) => {
+                                Err(Error::Protocol(format!("imported BO mapped ({n} bytes)")))
+                            }
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     // a bare channel: activate transaction only
     let act = dev.manage(&ManageMsg::new().activate(64, 0)).and_then(|r| {
         r.activate()

@@ -364,6 +364,42 @@ impl Device {
         Ok(arg.offset)
     }
 
+    /// Exports a buffer object as a dma-buf file descriptor (PRIME), opened
+    /// read-write and close-on-exec.
+    pub fn export_bo(&self, bo: &Bo) -> Result<OwnedFd> {
+        ioctl::prime_handle_to_fd(
+            self.as_fd(),
+            bo.handle(),
+            uapi::DRM_CLOEXEC | uapi::DRM_RDWR,
+        )
+        .map_err(Self::fail(Ioctl::PrimeHandleToFd))
+    }
+
+    /// Imports a dma-buf (e.g. exported by another open file or device) as
+    /// a buffer object of this file. Its size is the dma-buf's size. The
+    /// driver does not allow mapping an imported object. Importing a dma-buf
+    /// exported by this same file yields the exporting object's own handle:
+    /// the two [`Bo`]s then alias one handle, and the first dropped closes it.
+    pub fn import_bo(&self, dmabuf: BorrowedFd<'_>) -> Result<Bo> {
+        let handle = ioctl::prime_fd_to_handle(self.as_fd(), dmabuf)
+            .map_err(Self::fail(Ioctl::PrimeFdToHandle))?;
+        // a dma-buf reports its size through lseek
+        let size = dmabuf
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|mut f| std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)));
+        match size {
+            Ok(size) => Ok(Bo::new(self.clone(), handle, size)),
+            Err(e) => {
+                let _ = self.gem_close_raw(handle);
+                Err(Error::Ioctl {
+                    ioctl: Ioctl::PrimeFdToHandle,
+                    errno: Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+                })
+            }
+        }
+    }
+
     /// Creates a zero-filled buffer object of at least `size` bytes.
     pub fn create_bo(&self, size: u64) -> Result<Bo> {
         let mut arg = uapi::qaic_create_bo {
@@ -537,6 +573,8 @@ mod tests {
         assert_eq!(e.ioctl(), Some(Ioctl::ExecuteBo));
         let e = dev.perf_stats(0, &[]).unwrap_err();
         assert_eq!(e.ioctl(), Some(Ioctl::PerfStatsBo));
+        let e = dev.import_bo(dev.as_fd()).unwrap_err();
+        assert_eq!(e.ioctl(), Some(Ioctl::PrimeFdToHandle));
         let e = dev.gem_close_raw(1).unwrap_err();
         assert_eq!(e.ioctl(), Some(Ioctl::GemClose));
         assert!(dev.driver_version().is_err());

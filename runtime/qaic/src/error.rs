@@ -100,6 +100,10 @@ pub enum Ioctl {
     GemClose,
     /// `DRM_IOCTL_VERSION`
     Version,
+    /// `DRM_IOCTL_PRIME_HANDLE_TO_FD`
+    PrimeHandleToFd,
+    /// `DRM_IOCTL_PRIME_FD_TO_HANDLE`
+    PrimeFdToHandle,
     /// `mmap(2)` of a buffer object
     Mmap,
 }
@@ -119,6 +123,8 @@ impl Ioctl {
             Ioctl::DetachSliceBo => "DRM_IOCTL_QAIC_DETACH_SLICE_BO",
             Ioctl::GemClose => "DRM_IOCTL_GEM_CLOSE",
             Ioctl::Version => "DRM_IOCTL_VERSION",
+            Ioctl::PrimeHandleToFd => "DRM_IOCTL_PRIME_HANDLE_TO_FD",
+            Ioctl::PrimeFdToHandle => "DRM_IOCTL_PRIME_FD_TO_HANDLE",
             Ioctl::Mmap => "mmap",
         }
     }
@@ -137,6 +143,8 @@ impl Ioctl {
             Ioctl::DetachSliceBo => uapi::DRM_IOCTL_QAIC_DETACH_SLICE_BO,
             Ioctl::GemClose => uapi::DRM_IOCTL_GEM_CLOSE,
             Ioctl::Version => uapi::DRM_IOCTL_VERSION,
+            Ioctl::PrimeHandleToFd => uapi::DRM_IOCTL_PRIME_HANDLE_TO_FD,
+            Ioctl::PrimeFdToHandle => uapi::DRM_IOCTL_PRIME_FD_TO_HANDLE,
             Ioctl::Mmap => return None,
         })
     }

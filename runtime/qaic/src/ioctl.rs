@@ -11,7 +11,7 @@
 //! can never make it write into this process.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 use crate::error::Errno;
@@ -35,6 +35,40 @@ impl PlainArg for qaic_detach_slice {
 }
 impl PlainArg for drm_gem_close {
     const REQUEST: u32 = uapi::DRM_IOCTL_GEM_CLOSE;
+}
+
+/// Exports a GEM handle as a dma-buf file descriptor.
+pub(crate) fn prime_handle_to_fd(
+    fd: BorrowedFd<'_>,
+    handle: u32,
+    flags: u32,
+) -> Result<OwnedFd, Errno> {
+    let mut arg = drm_prime_handle {
+        handle,
+        flags,
+        fd: -1,
+    };
+    // SAFETY: PRIME_HANDLE_TO_FD takes a `drm_prime_handle`, which holds no pointers.
+    unsafe { raw(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &mut arg)? };
+    if arg.fd < 0 {
+        return Err(Errno(libc::EBADF));
+    }
+    // SAFETY: on success the kernel installed a new descriptor `arg.fd` in this process for the
+    // caller, so nothing else owns it yet.
+    Ok(unsafe { OwnedFd::from_raw_fd(arg.fd) })
+}
+
+/// Imports a dma-buf file descriptor as a GEM handle.
+pub(crate) fn prime_fd_to_handle(fd: BorrowedFd<'_>, dmabuf: BorrowedFd<'_>) -> Result<u32, Errno> {
+    let mut arg = drm_prime_handle {
+        handle: 0,
+        flags: 0,
+        fd: dmabuf.as_raw_fd(),
+    };
+    // SAFETY: PRIME_FD_TO_HANDLE takes a `drm_prime_handle`, which holds no pointers; the
+    // descriptor is only borrowed for the call.
+    unsafe { raw(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &mut arg)? };
+    Ok(arg.handle)
 }
 
 /// Issues `ioctl(fd, request, arg)`, retrying on `EINTR`.

@@ -399,6 +399,24 @@ pub struct drm_gem_close {
     pub pad: u32,
 }
 
+/// Argument of the generic `DRM_IOCTL_PRIME_HANDLE_TO_FD` and
+/// `DRM_IOCTL_PRIME_FD_TO_HANDLE`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct drm_prime_handle {
+    /// GEM handle (in for export, out for import).
+    pub handle: u32,
+    /// Export flags: `DRM_CLOEXEC`, `DRM_RDWR`.
+    pub flags: u32,
+    /// dma-buf file descriptor (out for export, in for import).
+    pub fd: i32,
+}
+
+/// `DRM_CLOEXEC` export flag (= `O_CLOEXEC`).
+pub const DRM_CLOEXEC: u32 = 0o2000000;
+/// `DRM_RDWR` export flag (= `O_RDWR`).
+pub const DRM_RDWR: u32 = 0o2;
+
 /// Argument of the generic `DRM_IOCTL_VERSION`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -525,6 +543,10 @@ pub const DRM_IOCTL_QAIC_DETACH_SLICE_BO: u32 = drm_iow(
 pub const DRM_IOCTL_GEM_CLOSE: u32 = drm_iow(0x09, size_of::<drm_gem_close>());
 /// Generic `DRM_IOCTL_VERSION` (nr 0x00).
 pub const DRM_IOCTL_VERSION: u32 = drm_iowr(0x00, size_of::<drm_version>());
+/// Generic `DRM_IOCTL_PRIME_HANDLE_TO_FD` (nr 0x2d).
+pub const DRM_IOCTL_PRIME_HANDLE_TO_FD: u32 = drm_iowr(0x2d, size_of::<drm_prime_handle>());
+/// Generic `DRM_IOCTL_PRIME_FD_TO_HANDLE` (nr 0x2e).
+pub const DRM_IOCTL_PRIME_FD_TO_HANDLE: u32 = drm_iowr(0x2e, size_of::<drm_prime_handle>());
 
 // ---- layout assertions (numbers from the uapi specification, x86-64) -------------------------
 
@@ -567,6 +589,7 @@ layout!(
 );
 layout!(qaic_detach_slice, 8, handle @ 0, pad @ 4);
 layout!(drm_gem_close, 8, handle @ 0, pad @ 4);
+layout!(drm_prime_handle, 12, handle @ 0, flags @ 4, fd @ 8);
 
 #[cfg(test)]
 mod tests {
@@ -589,6 +612,10 @@ mod tests {
     #[test]
     fn generic_drm_ioctl_numbers() {
         assert_eq!(DRM_IOCTL_GEM_CLOSE, 0x4008_6409);
+        assert_eq!(DRM_IOCTL_PRIME_HANDLE_TO_FD, 0xc00c_642d);
+        assert_eq!(DRM_IOCTL_PRIME_FD_TO_HANDLE, 0xc00c_642e);
+        assert_eq!(DRM_CLOEXEC, libc::O_CLOEXEC as u32);
+        assert_eq!(DRM_RDWR, libc::O_RDWR as u32);
         #[cfg(target_pointer_width = "64")]
         assert_eq!(DRM_IOCTL_VERSION, 0xc040_6400);
     }
