@@ -4,7 +4,8 @@
 # 20-smoke.sh - the guest smoke test: boot the test kernel in QEMU with no device, insmod
 # qaic_rs.ko (its KUnit suite runs at insmod), check it is live and registered its PCI driver,
 # rmmod it, and check the guest kernel log has no WARNING/BUG/Oops/KASAN/Call Trace.
-# Guest side: tests/guest/smoke.sh; bench: scripts/guest.sh.
+# Guest side: tests/guest/smoke.sh; bench: scripts/guest.sh. Before that, two bench self-tests
+# (tests/guest/bench-selftest.sh): a failing guest test fails the run; a hung guest times out.
 #
 # SMOKE_MODULE=qaic runs the same test on the upstream C driver (no KUnit suite there).
 set -uo pipefail
@@ -12,6 +13,26 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/guest.sh
 . "$here/guest.sh"
+
+# The bench itself first: a failing guest test must fail the run, a hung guest must be stopped.
+log "bench self-test: the next run must FAIL, the one after it must time out"
+guest_run --name bench-selftest --script "$REPO/tests/guest/bench-selftest.sh" --timeout 60
+src=$?
+dir=$(guest_dir bench-selftest)
+if ((src == 1)) && [[ $(guest_verdict "$dir") == FAIL ]] &&
+	[[ $(guest_tests "$dir" | tr '\n' ' ') == "PASS selftest-pass FAIL selftest-fail " ]]; then
+	record 1 0 "bench: a failing guest test fails the run"
+else
+	record 0 1 "bench: a failing guest test fails the run (exit $src, verdict $(guest_verdict "$dir"))"
+fi
+guest_run --name bench-timeout --script "$REPO/tests/guest/bench-selftest.sh" --args hang --timeout 10
+src=$?
+dir=$(guest_dir bench-timeout)
+if ((src == 2)) && grep -q '^reason=timeout' "$dir/result"; then
+	record 1 0 "bench: a hung guest is stopped at the timeout"
+else
+	record 0 1 "bench: a hung guest is stopped at the timeout (exit $src)"
+fi
 
 mod=${SMOKE_MODULE:-qaic_rs}
 case $mod in

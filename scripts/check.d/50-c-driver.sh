@@ -4,7 +4,8 @@
 # 50-c-driver.sh - validate the emulated AIC100 with a driver nobody here wrote: the upstream C
 # qaic.ko must probe the emulated card, boot it to mission mode and go ONLINE, with both interrupt
 # topologies: no IOMMU (single-MSI fallback) and an emulated IOMMU with interrupt remapping
-# (17 vectors). Guest side: tests/guest/c-driver-bringup.sh; bench: scripts/guest.sh.
+# (17 vectors). Guest side: tests/guest/c-driver-bringup.sh; bench: scripts/guest.sh. First a
+# bench self-test with a card: QEMU failing before it connects must not leave the emulator behind.
 #
 # C_DRIVER_CASES="1 1-iommu 2" selects cases (CARDS[-iommu]); that is the default.
 set -uo pipefail
@@ -24,6 +25,20 @@ if [[ ! -f $ko ]]; then
 fi
 
 rc=0
+# Bench self-test: QEMU failing before it connects leaves the emulator in accept(); the bench
+# must report a bench error (3) and stop the emulator.
+log "bench self-test: the next run must fail to start QEMU"
+guest_run --name bench-qemu-fails --cards 1 --timeout 60 -- -device no-such-device
+src=$?
+dir=$(guest_dir bench-qemu-fails)
+left=$(pgrep -f "$dir/emu0.sock" | tr '\n' ' ')
+if ((src == 3)) && [[ -z $left ]]; then
+	record 1 0 "bench: QEMU failing early stops the emulator"
+else
+	record 0 1 "bench: QEMU failing early stops the emulator (exit $src, left running: ${left:-none})"
+	rc=1
+fi
+
 for c in ${C_DRIVER_CASES:-1 1-iommu 2}; do
 	cards=${c%%-*}
 	opts=()
