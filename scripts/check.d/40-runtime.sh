@@ -4,8 +4,9 @@
 # 40-runtime.sh - the userspace runtime workspace (runtime/: crate qaic and the qaic CLI):
 # cargo test (every unit and doc test counts), cargo clippy -D warnings (one test) and
 # cargo fmt --check (one test), and the statically linked release build of the qaic CLI for the
-# busybox guest (one test). Needs no device. Build output goes to $QAIC_CACHE/target-runtime
-# so that fresh clones reuse it.
+# busybox guest (one test). Once a kernel build and the emulator exist, also a smoke test of the
+# runtime in a guest against the C driver and an emulated card (runtime/guest/runtime-smoke.sh).
+# Build output goes to $QAIC_CACHE/target-runtime so that fresh clones reuse it.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -56,6 +57,29 @@ else
 	readelf -dW "$bin" 2>/dev/null | grep NEEDED
 	record 0 1 "runtime static qaic binary"
 	rc=1
+fi
+
+# End to end in a guest: the static binaries against a driver and the emulated card, once the
+# kernel, the driver module and the emulator exist (like 50-c-driver.sh; skipped before that).
+# RUNTIME_GUEST_MODULE selects the driver (default: the upstream C driver, qaic).
+gmod=${RUNTIME_GUEST_MODULE:-qaic}
+ko=$KBUILD/drivers/accel/$gmod/$gmod.ko
+[[ $gmod == qaic_rs ]] && ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko
+if [[ -n ${QAIC_SKIP_GUEST:-} ]]; then
+	warn "runtime guest smoke skipped (QAIC_SKIP_GUEST)"
+elif [[ -f $ko && -f $REPO/emulator/Cargo.toml && -f $KBUILD/arch/x86/boot/bzImage ]]; then
+	log "runtime: smoke test in a guest ($gmod + emulated card)"
+	RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release \
+		--target "$target" --example uapi-smoke || rc=1
+	# shellcheck source=scripts/guest.sh
+	. "$REPO/scripts/guest.sh"
+	t="runtime guest ($gmod)"
+	guest_run --name "runtime-$gmod" --cards 1 --module "$gmod" \
+		--file "$bin:/bin/qaic" --file "$CARGO_TARGET_DIR/$target/release/examples/uapi-smoke:/bin/uapi-smoke" \
+		--script "$REPO/runtime/guest/runtime-smoke.sh" --args "$gmod 120" --timeout 420 || rc=1
+	guest_record "$(guest_dir "runtime-$gmod")" "$t"
+else
+	warn "runtime guest smoke skipped: needs $ko, the emulator and a kernel build"
 fi
 
 exit "$rc"

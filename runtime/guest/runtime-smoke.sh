@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+#
+# Guest side of the runtime smoke test (scripts/check.d/40-runtime.sh, bench: scripts/guest.sh):
+# load the driver module, wait until the emulated card is ONLINE, then run the static runtime
+# binaries added with --file: `uapi-smoke` (every step becomes one QAIC-TEST line, prefixed
+# "smoke-"), `qaic list` and `qaic info`. Busybox sh.
+#
+# Args: MODULE [TIMEOUT-SECONDS]   driver module (qaic or qaic_rs), mission-mode wait (default 120)
+# shellcheck source=tests/guest/lib.sh
+. /qaic/lib.sh
+
+set -- $QAIC_TEST_ARGS
+mod=${1:-qaic}
+wait_s=${2:-120}
+
+check insmod load_module "$mod" || exit 1
+check accel-node wait_for 10 test -c /dev/accel/accel0 || exit 1
+mhi=
+for m in /sys/bus/pci/devices/*/mhi*; do [ -e "$m" ] && mhi=${m##*/}; done
+if [ -z "$mhi" ] || ! check online wait_for "$wait_s" test -e "/sys/bus/mhi/devices/${mhi}_QAIC_CONTROL/driver"; then
+	[ -z "$mhi" ] && fail online "no MHI controller"
+	exit 1
+fi
+# the accel node accepts open() once the control-protocol version check has passed
+wait_for 10 qaic list >/dev/null 2>&1
+
+uapi-smoke /dev/accel/accel0 >/tmp/uapi-smoke.out 2>&1
+echo "uapi-smoke exit status $?"
+cat /tmp/uapi-smoke.out
+n=0
+while read -r verdict name rest; do
+	case $verdict in
+	PASS) pass "smoke-$name" ;;
+	FAIL) fail "smoke-$name" "$rest" ;;
+	*) continue ;;
+	esac
+	n=$((n + 1))
+done </tmp/uapi-smoke.out
+[ "$n" -gt 0 ] || fail smoke-ran "uapi-smoke reported no step"
+
+check qaic-list sh -c 'qaic list | grep -q "^/dev/accel/accel0 .* online"'
+check qaic-info sh -c 'qaic info >/tmp/info.out 2>&1; s=$?; cat /tmp/info.out; [ $s = 0 ] && grep -q "^protocols *NNC command 17\." /tmp/info.out'
+
+check rmmod rmmod "$mod"
+check_kernel_clean kernel-clean
