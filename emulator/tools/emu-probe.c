@@ -60,6 +60,36 @@ static int manage(int fd, uint32_t len, uint32_t count, struct manage_msg *m)
 	return ioctl(fd, IOCTL_MANAGE, m) ? -errno : 0;
 }
 
+static uint32_t crc32(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffff;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320 & -(c & 1));
+	}
+	return ~c;
+}
+
+/* DMA-transfer `sz` bytes (tag `tag`) and print the CRC the emulator must log for it. */
+static int dma_xfer(int fd, uint32_t tag, size_t sz, const char *name)
+{
+	struct manage_msg m;
+	uint8_t *data = malloc(sz + 8);
+	if (!data)
+		return -ENOMEM;
+	for (size_t i = 0; i < sz + 8; i++)
+		data[i] = (uint8_t)(i * 13 + (i >> 12));
+	memset(buf, 0, sizeof(buf));
+	put32(0, T_DMA_USR); put32(4, 32); put32(8, tag);
+	put64(16, (uint64_t)(uintptr_t)(data + 5)); put64(24, sz);
+	int r = manage(fd, 32, 1, &m);
+	check(r == 0 && m.count == 0, name, "r=%d count=%u (%zu bytes)", r, m.count, sz);
+	printf("DMA-CRC tag %u size %zu crc %#010x\n", tag, sz, crc32(data + 5, sz));
+	free(data);
+	return r;
+}
+
 static int bar_timing(const char *bdf)
 {
 	char p[128];
@@ -116,15 +146,9 @@ int main(int argc, char **argv)
 	check(r == 0 && m.count == 1 && get32(8) == 4 && (int)get32(12) == -3,
 	      "nnc-undefined", "r=%d type=%u status=%d", r, get32(8), (int)get32(12));
 
-	size_t sz = (1 << 20) + 123;
-	uint8_t *data = malloc(sz + 8);
-	for (size_t i = 0; i < sz + 8; i++)
-		data[i] = (uint8_t)(i * 13);
-	memset(buf, 0, sizeof(buf));
-	put32(0, T_DMA_USR); put32(4, 32); put32(8, 77);
-	put64(16, (uint64_t)(uintptr_t)(data + 5)); put64(24, sz);
-	r = manage(fd, 32, 1, &m);
-	check(r == 0 && m.count == 0, "dma-xfer", "r=%d count=%u (%zu bytes)", r, m.count, sz);
+	dma_xfer(fd, 77, (1 << 20) + 123, "dma-xfer");
+	/* 40 MiB: more address/size pairs than one message can carry -> chunked transfer */
+	dma_xfer(fd, 78, 40 << 20, "dma-xfer-chunked");
 
 	memset(buf, 0, sizeof(buf));
 	put32(0, T_PT_USR); put32(4, 16); put32(8, 13);
