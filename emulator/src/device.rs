@@ -124,8 +124,12 @@ struct Chan {
     wp: u64,
     db_hi: u32,
     partial: Vec<u8>,
+    discard: bool,
     pending: VecDeque<Vec<u8>>,
 }
+
+/// Largest UL message the device accepts (Sahara data is at most 512 KiB, control 64 KiB).
+pub const MAX_UL_MESSAGE: usize = 1 << 20;
 
 impl Default for Chan {
     fn default() -> Self {
@@ -140,6 +144,7 @@ impl Default for Chan {
             wp: 0,
             db_hi: 0,
             partial: Vec::new(),
+            discard: false,
             pending: VecDeque::new(),
         }
     }
@@ -1070,6 +1075,12 @@ impl<D: Dma, I: Irq> Device<D, I> {
             self.chans[n].rp = ring.next(at);
             let len = tre.d0 & 0xffff;
             match self.dma.read_vec(tre.ptr, len as usize) {
+                Ok(_) if self.chans[n].discard => {}
+                Ok(data) if self.chans[n].partial.len() + data.len() > MAX_UL_MESSAGE => {
+                    error!(target: "mhi", "channel {n}: message longer than {MAX_UL_MESSAGE} bytes: discarded");
+                    self.chans[n].partial = Vec::new();
+                    self.chans[n].discard = true;
+                }
                 Ok(data) => self.chans[n].partial.extend_from_slice(&data),
                 Err(f) => {
                     self.dma_fault(&format!("channel {n} TRE buffer read"), f);
@@ -1084,6 +1095,9 @@ impl<D: Dma, I: Irq> Device<D, I> {
             let msg = std::mem::take(&mut self.chans[n].partial);
             if tre.d1 & (mhi::TRE_IEOT | mhi::TRE_IEOB) != 0 {
                 self.post_event(Element::tx_event(at, code::EOT, len, n as u32));
+            }
+            if std::mem::take(&mut self.chans[n].discard) {
+                continue;
             }
             self.ul_message(n, msg);
         }

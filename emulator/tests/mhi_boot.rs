@@ -439,3 +439,23 @@ fn ras_fault_sends_a_valid_104_byte_report_on_the_status_channel() {
     assert_eq!(le32(&m, 16), 2, "source DDR");
     assert_eq!(le32(&m, 20), 0, "correctable");
 }
+
+#[test]
+fn an_oversized_ul_message_is_discarded_but_its_tres_are_completed() {
+    let mut h = Host::new();
+    h.boot_to_amss();
+    let big = vec![0x11u8; aic100_emu::device::MAX_UL_MESSAGE + 100_000];
+    let tres = h.send_ul(10, &big, 0xffff);
+    let ev = h.poll_events();
+    let last = *tres.last().unwrap();
+    assert!(ev
+        .iter()
+        .any(|e| e.kind() == pkt::TX_EVENT && e.ptr == last && e.d0 >> 24 == 2));
+    assert_eq!(
+        h.dev.control.requests, 0,
+        "never reached the control service"
+    );
+    // The channel still works.
+    let r = h.control(&control_msg(1, 0, &[status_to_dev()], true));
+    assert!(r.is_some());
+}
