@@ -57,7 +57,7 @@ sed -n '/^QAIC-INIT: /,/^QAIC-DMESG-BEGIN/p' "$dir/guest.log" | sed '1d;$d' |
 echo
 read -r passed failed < <(guest_tests "$dir" | awk '/^PASS/ {p++} /^FAIL/ {f++} END {print p+0, f+0}')
 echo "Summary:"
-echo "  guest:     Linux $(file -bL "$dir/bzImage" | sed -n 's/.*, version \([^ ]*\) .*/\1/p')," \
+echo "  guest:     Linux $(guest_kernel_release "$dir/bzImage")," \
 	"QEMU $(qemu_accel), $cards emulated AIC100 card(s)"
 echo "  checks:    $passed passed, $failed failed$(guest_tests "$dir" | awk '/^FAIL/ {printf " %s", $2}')"
 echo "  verdict:   $(guest_verdict "$dir") (guest.sh exit $rc), $((SECONDS - t0)) s in all"

@@ -42,12 +42,12 @@
 # emuN.log, dmesg.log (the guest's kernel log), ktap-*.log (ktap_dump blocks), result
 # (verdict, counts and timings as KEY=VALUE), cmdline (what was run), initramfs.list.
 #
-# QEMU 11 runs from the trixie chroot ($CHROOT, `scripts/setup.sh chroot`) in a private mount
-# namespace (bind mounts vanish with it); emulators and QEMU are killed on every exit path.
+# QEMU 11 runs from the trixie chroot ($CHROOT; made with `scripts/setup.sh chroot` if missing)
+# in a private mount namespace (bind mounts vanish with it); emulators and QEMU are killed on every exit path.
 #
 # As a library (`. scripts/guest.sh`): guest_run [options] (same as the command, in a subshell),
 # guest_dir NAME, guest_verdict DIR, guest_record DIR PREFIX, guest_kernel_problems DIR,
-# guest_qemu_errors DIR, guest_ktap DIR NAME. See Documentation/testing.rst, "Guest bench".
+# guest_qemu_errors DIR, guest_ktap DIR NAME, guest_kernel_release BZIMAGE. See Documentation/testing.rst, "Guest bench".
 
 GUEST_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
@@ -103,6 +103,15 @@ guest_kernel_problems() {
 # left out); non-zero when there are none
 guest_qemu_errors() {
 	grep -v -E '^qemu-system-x86_64: .*warning: |^$' "$1/qemu.log" 2>/dev/null
+}
+
+# guest_kernel_release BZIMAGE: the release string in the image's setup header (the x86 boot
+# protocol's kernel_version field: a pointer at 0x20e, relative to 0x200)
+guest_kernel_release() {
+	local off
+	off=$(od -An -t u2 -j 526 -N 2 "$1" 2>/dev/null | tr -d ' ')
+	[[ -n $off ]] || return 1
+	dd if="$1" bs=1 skip=$((off + 512)) count=128 2>/dev/null | tr '\0' '\n' | head -n 1 | cut -d' ' -f1
 }
 
 # guest_ktap DIR NAME: path of the KTAP block NAME the guest printed with ktap_dump
@@ -198,6 +207,9 @@ g_build_initramfs() {
 	G_ROOT=$G_RUN/initramfs.d
 	mkdir -p "$G_ROOT"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc/qaic,qaic,lib/firmware}
 	mkdir -p "$G_ROOT/lib/modules/$G_KREL"
+	if [[ ! -x /bin/busybox ]] || readelf -l /bin/busybox | grep -q 'program interpreter'; then
+		g_die "/bin/busybox must be the static one: apt-get install busybox-static (scripts/setup.sh host)"
+	fi
 	cp /bin/busybox "$G_ROOT/bin/busybox"
 	cp "$GUEST_FILES/init" "$G_ROOT/init"
 	cp "$GUEST_FILES/lib.sh" "$G_ROOT/qaic/lib.sh"
@@ -362,18 +374,30 @@ guest_main() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM HUP
 
-	[[ -f $G_KERNEL ]] || g_die "no kernel at $G_KERNEL: run scripts/build-kernel.sh"
-	[[ -x $CHROOT/usr/bin/qemu-system-x86_64 ]] || g_die "no QEMU chroot at $CHROOT: run scripts/setup.sh chroot"
-	# The release of the image itself (the build dir may be mid-rebuild with a newer one).
-	G_KREL=$(file -bL "$G_KERNEL" | sed -n 's/.*, version \([^ ]*\) .*/\1/p')
-	[[ -n $G_KREL ]] || g_die "$G_KERNEL: cannot read the kernel release (not a bzImage?)"
+	if [[ ! -x $CHROOT/usr/bin/qemu-system-x86_64 ]]; then
+		log "no QEMU 11 chroot yet: scripts/setup.sh chroot (about 1 min)"
+		mkdir -p "$QAIC_CACHE"
+		flock "$QAIC_CACHE/chroot.lock" "$GUEST_HERE/setup.sh" chroot >&2 ||
+			g_die "QEMU chroot setup failed (scripts/setup.sh chroot)"
+	fi
 	((G_CARDS)) && g_build_emulator
 
 	mkdir -p "$RUNS" "$CHROOT$RUNS"
 	# Runs killed without cleanup leave their dirs: drop those older than a day.
 	find "$RUNS" -mindepth 1 -maxdepth 1 -type d -name '*.??????' -mmin +1440 -exec rm -rf {} + 2>/dev/null
 	G_RUN=$(mktemp -d "$RUNS/$G_NAME.XXXXXX") || g_die "mktemp failed"
+	# Take kernel and modules while no build runs (scripts/build-kernel.sh holds this lock
+	# exclusively), so that the image and its modules come from the same build.
+	local lockfd
+	exec {lockfd}>>"$QAIC_CACHE/kbuild.lock"
+	if ! flock -s -n "$lockfd"; then
+		log "a kernel build is running: waiting for it to finish (at most 20 min)"
+		flock -s -w 1200 "$lockfd" || g_die "the kernel build did not finish in 20 min"
+	fi
+	[[ -f $G_KERNEL ]] || g_die "no kernel at $G_KERNEL: run scripts/build-kernel.sh"
 	cp "$G_KERNEL" "$G_RUN/bzImage"
+	G_KREL=$(guest_kernel_release "$G_RUN/bzImage")
+	[[ -n $G_KREL ]] || g_die "$G_KERNEL: cannot read the kernel release (not a bzImage?)"
 	if ((G_CARDS)) && [[ -z $G_FW ]] && ! ((G_NO_FW)); then
 		"$AIC100_EMU" gen-firmware --out "$G_RUN/firmware" >"$G_RUN/gen-firmware.log" 2>&1 ||
 			g_die "aic100-emu gen-firmware failed: $(tail -n 3 "$G_RUN/gen-firmware.log")"
@@ -381,6 +405,7 @@ guest_main() {
 	fi
 	((G_NO_FW)) && G_FW=
 	g_build_initramfs
+	exec {lockfd}>&-
 	((G_VERBOSE)) && log "initramfs built in $G_T_INITRAMFS s: $G_RUN/initramfs.cpio.gz"
 
 	# Emulators first: QEMU connects once, at device realize, and never reconnects.
