@@ -5,6 +5,7 @@
  *   emu-probe            MANAGE checks (STATUS, NNC STATUS passthrough, unknown NNC command,
  *                        DMA transfer, passthrough + status, ACTIVATE, TERMINATE on close)
  *                        and the control round-trip time; exit 1 if a check failed
+ *   emu-probe status ERR one MANAGE STATUS request; exit 0 if it ends with -ERR (0 = success)
  *   emu-probe bar BDF    time BAR0 reads (QTimer register) through sysfs resource0; run it
  *                        while no driver is bound (qaic claims the BAR exclusively)
  *
@@ -118,6 +119,15 @@ int main(int argc, char **argv)
 
 	if (argc > 2 && !strcmp(argv[1], "bar"))
 		return bar_timing(argv[2]);
+	if (argc > 2 && !strcmp(argv[1], "status")) {
+		int fd = open("/dev/accel/accel0", O_RDWR);
+		memset(buf, 0, sizeof(buf));
+		put32(0, T_STATUS_USR); put32(4, 8);
+		r = fd < 0 ? -errno : manage(fd, 8, 1, &m);
+		int want = -atoi(argv[2]);
+		check(r == want, "status-errno", "r=%d (%s), want %d", r, strerror(-r), want);
+		return r != want;
+	}
 	int fd = open(argc > 1 ? argv[1] : "/dev/accel/accel0", O_RDWR);
 	if (fd < 0) {
 		perror("open accel node");

@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+# shellcheck shell=sh
+#
+# Guest script for run-emu-faults.sh: the upstream qaic.ko against injected device faults.
+# Each phase prints "FAULT_POINT <command>"; the host hook sends that command to the
+# emulator's control socket within a fraction of a second, the guest waits 2 s and checks how
+# the driver took it.
+# shellcheck source=tests/guest/lib.sh
+. /qaic/lib.sh
+
+online() { wait_for "$1" sh -c 'test -e /sys/bus/mhi/devices/mhi*_QAIC_CONTROL/driver'; }
+fault() { echo "FAULT_POINT $*"; sleep 2; }
+
+check insmod load_module qaic
+check online online 120 || exit 1
+check status-before /bin/emu-probe status 0
+
+fault garble-next-response
+check garbled-response-is-epipe /bin/emu-probe status 32
+check status-after-garble /bin/emu-probe status 0
+
+echo 2 >/sys/module/qaic/parameters/control_resp_timeout_s
+fault drop-next-response
+check dropped-response-times-out /bin/emu-probe status 110
+check status-after-drop /bin/emu-probe status 0
+
+fault sys-err
+check online-after-sys-err online 60
+check status-after-sys-err wait_for 10 /bin/emu-probe status 0
+
+check rmmod rmmod qaic
