@@ -34,7 +34,11 @@ use crate::{
         AIC200,
         WANTED_VECTORS, //
     },
-    mhi::MHI_BAR_SIZE,
+    mhi::{
+        QaicMhi,
+        QaicMhiRegistration,
+        MHI_BAR_SIZE, //
+    },
 };
 
 /// The PCI driver.
@@ -53,14 +57,16 @@ kernel::pci_device_table!(
 /// A bound card.
 ///
 /// Fields drop in declaration order, which is the teardown order: user space is cut off first
-/// (the DRM registration unplugs the device and waits for running ioctls), then the interrupt
-/// vectors are freed, then the BARs unmapped.
+/// (the DRM registration unplugs the device and waits for running ioctls), then the card is
+/// powered down and the MHI controller unregistered (which also unmaps the MHI BAR), then the
+/// interrupt vectors are freed and the DMA bridge BAR unmapped.
 #[pin_data]
 pub(crate) struct Qaic<'bound> {
     _drm: drm::Registration<'bound, QaicDrm>,
+    #[pin]
+    mhi: QaicMhiRegistration<'bound>,
     irqs: IrqVectorRegistration<'bound>,
     _dbc: pci::Bar<'bound, DBC_BAR_SIZE>,
-    _mhi: pci::Bar<'bound, MHI_BAR_SIZE>,
     family: &'static Family,
 }
 
@@ -76,6 +82,11 @@ impl pci::Driver for QaicDriver {
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
             let family: &'static Family = info.copied().ok_or(ENODEV)?;
+            if !family.boots {
+                // TODO: AIC200 boots over BHIe with its own channel and Sahara image tables.
+                dev_err!(pdev, "{} is not supported yet\n", family.name);
+                return Err(ENODEV);
+            }
 
             check_bars(pdev, family)?;
             pdev.enable_device_mem()
@@ -91,7 +102,7 @@ impl pci::Driver for QaicDriver {
                 pdev.dma_set_max_seg_size(u32::MAX);
             }
 
-            let mhi = map_bar::<MHI_BAR_SIZE>(pdev, family.mhi_bar, c"qaic_rs/mhi")?;
+            let mhi_bar = map_bar::<MHI_BAR_SIZE>(pdev, family.mhi_bar, c"qaic_rs/mhi")?;
             let dbc = map_bar::<DBC_BAR_SIZE>(pdev, family.dbc_bar, c"qaic_rs/dbc")?;
             let irqs = alloc_vectors(pdev)?;
 
@@ -110,12 +121,31 @@ impl pci::Driver for QaicDriver {
                 mode
             );
 
+            let config =
+                crate::mhi::aic100_config(crate::mhi_timeout_ms(), mode == IrqMode::Shared);
+
             Ok(try_pin_init!(Qaic {
-                _drm: registration,
+                // Resources first: fields are initialised in the order listed here.
                 irqs,
                 _dbc: dbc,
-                _mhi: mhi,
                 family,
+                // TODO: Use `&irqs` self-referential pin-init syntax once available.
+                mhi <- QaicMhiRegistration::new(
+                    pdev,
+                    mhi_bar,
+                    // SAFETY: `irqs` is initialised before this expression is evaluated, lives at
+                    // a pinned stable address and is dropped after `mhi` (struct field drop
+                    // order).
+                    unsafe { &*core::ptr::from_ref(irqs) },
+                    1,
+                    &config,
+                    Ok::<_, Error>(QaicMhi::new(pdev)),
+                ),
+                _drm: registration,
+                _: {
+                    crate::mhi::power_up(&mhi, pdev)
+                        .inspect_err(|e| dev_err!(pdev, "cannot power the card up: {:?}\n", e))?;
+                },
             }))
         })
     }
@@ -123,9 +153,13 @@ impl pci::Driver for QaicDriver {
     fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         dev_info!(
             pdev,
-            "{} unbinding ({} vectors)\n",
+            "{} unbinding ({}in mission mode)\n",
             this.family.name,
-            this.irqs.len()
+            if this.mhi.ops().in_mission_mode() {
+                ""
+            } else {
+                "not "
+            }
         );
     }
 }

@@ -19,6 +19,8 @@ pub(crate) struct Family {
     pub(crate) mhi_bar: u32,
     /// Index of the BAR holding the DMA bridge channel registers.
     pub(crate) dbc_bar: u32,
+    /// Whether the driver can boot it (the AIC100 boot flow).
+    pub(crate) boots: bool,
 }
 
 /// Cloud AI 100: BAR0 (MHI), BAR2 (DMA bridge) and BAR4, all 64-bit.
@@ -27,6 +29,7 @@ pub(crate) static AIC100: Family = Family {
     bars: (1 << 0) | (1 << 2) | (1 << 4),
     mhi_bar: 0,
     dbc_bar: 2,
+    boots: true,
 };
 
 /// Cloud AI 080: a smaller AIC100 with the same host interface.
@@ -37,13 +40,14 @@ pub(crate) static AIC080: Family = Family {
 
 /// Cloud AI 200: the MHI registers move to BAR1, so BAR0 must be a 32-bit BAR.
 ///
-/// TODO: its boot differs once MHI is up (BHIe instead of BHI for the primary image, a reduced
-/// channel table, its own Sahara image table); only the PCI level is handled so far.
+/// TODO: its boot differs (BHIe instead of BHI for the primary image, a reduced channel table,
+/// its own Sahara image table); probe refuses it until that is implemented.
 pub(crate) static AIC200: Family = Family {
     name: "AIC200",
     bars: (1 << 0) | (1 << 1) | (1 << 2) | (1 << 4),
     mhi_bar: 1,
     dbc_bar: 2,
+    boots: false,
 };
 
 /// Mask of the six standard BAR slots in a memory BAR set.

@@ -21,7 +21,8 @@
 //! - [`driver`]: PCI binding, probe and teardown.
 //! - [`family`]: what differs between the members of the family, and the BAR and interrupt
 //!   policies derived from it.
-//! - [`mhi`], [`dma_bridge`]: the two BARs.
+//! - [`mhi`]: the MHI controller, which boots the card.
+//! - [`dma_bridge`]: the DMA bridge BAR.
 //! - [`accel`]: the DRM accel device.
 
 mod accel;
@@ -36,4 +37,15 @@ kernel::module_pci_driver! {
     authors: ["The qaic-rs developers"],
     description: "Qualcomm Cloud AI 100 accelerator driver (Rust)",
     license: "GPL",
+    params: {
+        mhi_timeout_ms: u32 {
+            default: 2000,
+            description: "MHI timeout (state changes, commands, BHI download), ms; 0: MHI default",
+        },
+    },
+}
+
+/// The `mhi_timeout_ms` module parameter.
+fn mhi_timeout_ms() -> u32 {
+    module_parameters::mhi_timeout_ms.value()
 }
