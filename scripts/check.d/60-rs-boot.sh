@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# 60-rs-boot.sh - qaic_rs boots the emulated AIC100 as far as the driver goes today: probe (BARs,
+# MSI topology, accel node), MHI controller registration and power-up, SBL download over BHI, the
+# SBL channel devices, then a clean unload. Both interrupt topologies: no IOMMU (one shared
+# vector) and an emulated IOMMU with interrupt remapping (17 vectors). Guest side:
+# tests/guest/rs-boot.sh.
+#
+# RS_BOOT_CASES="1 1-iommu" selects cases (CARDS[-iommu]); that is the default.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/guest.sh
+. "$here/guest.sh"
+
+ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko
+[[ -f $ko ]] || { record 0 1 "rs-boot: qaic_rs.ko built"; die "$ko does not exist"; }
+
+rc=0
+for c in ${RS_BOOT_CASES:-1 1-iommu}; do
+	cards=${c%%-*}
+	opts=()
+	[[ $c == *-iommu ]] && opts+=(--iommu)
+	name=rs-boot-$c
+	t="qaic_rs boot ($([[ $c == *-iommu ]] && echo "IOMMU, 17 MSI" || echo "no IOMMU, 1 MSI"))"
+	guest_run --name "$name" --cards "$cards" "${opts[@]}" --module qaic_rs \
+		--script "$REPO/tests/guest/rs-boot.sh" --args 60 --timeout 300 || rc=1
+	dir=$(guest_dir "$name")
+	guest_record "$dir" "$t"
+	if guest_qemu_errors "$dir" >"$dir/qemu-errors"; then
+		record 0 1 "$t: no QEMU/vfio-user errors"
+		head -n 10 "$dir/qemu-errors" >&2
+		rc=1
+	else
+		record 1 0 "$t: no QEMU/vfio-user errors"
+	fi
+	((rc == 0)) || warn "$name failed; logs in $dir (guest.log, emu*.log, dmesg.log)"
+done
+exit "$rc"

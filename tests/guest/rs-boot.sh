@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Guest side of the qaic_rs boot test (scripts/check.d/60-rs-boot.sh): qaic_rs against the
+# emulated AIC100 card(s), as far as the driver boots the card today.
+#
+# What it checks, per card:
+#   insmod              qaic_rs.ko loads (its KUnit suites run, see 20-smoke for their verdict)
+#   pci-bound-N         the qaic_rs PCI driver bound card N
+#   msi-topology-N      no IOMMU: the single shared vector; IOMMU: 17 vectors
+#   accel-node-N        /dev/accel/accelN exists
+#   sbl-N               the MHI core downloaded the SBL over BHI and the card entered its SBL:
+#                       the SBL channel devices (mhiN_QAIC_RS_SAHARA) appeared
+#   no-c-client-N       no C qaic MHI client is bound to any of our channels
+#   rmmod, accel-node-gone, mhi-gone, kernel-clean
+#
+# Args: [TIMEOUT-SECONDS]  how long to wait for each card to reach its SBL (default 60)
+# shellcheck source=tests/guest/lib.sh
+. /qaic/lib.sh
+
+wait_s=${1:-60}
+
+devs=$(aic_devices)
+dmesg_mark
+if ! check insmod load_module qaic_rs; then
+	dmesg_since
+	exit 1
+fi
+
+i=0
+for d in $devs; do
+	bdf=$(basename "$d")
+	check "pci-bound-$i" test "$(pci_driver_of "$d")" = qaic_rs
+	if [ "$QAIC_IOMMU" = 1 ]; then
+		check "msi-topology-$i" sh -c "dmesg | grep -q '$bdf: AIC100 bound: 17 interrupt vector(s), PerChannel mode'"
+	else
+		check "msi-topology-$i" sh -c "dmesg | grep -q '$bdf: AIC100 bound: 1 interrupt vector(s), Shared mode'"
+	fi
+	check "accel-node-$i" wait_for 10 test -c "/dev/accel/accel$i"
+	mhi=
+	for m in "$d"/mhi*; do [ -e "$m" ] && mhi=${m##*/} && break; done
+	if [ -z "$mhi" ]; then
+		fail "sbl-$i" "no MHI controller under $d"
+	else
+		check "sbl-$i" wait_for "$wait_s" test -e "/sys/bus/mhi/devices/${mhi}_QAIC_RS_SAHARA"
+		bound=$(ls -d /sys/bus/mhi/devices/"${mhi}"_*/driver 2>/dev/null | wc -l)
+		check "no-c-client-$i" test "$bound" -eq 0
+		ls /sys/bus/mhi/devices/
+	fi
+	i=$((i + 1))
+done
+
+dmesg_since | grep -E 'qaic_rs|mhi' | head -40
+check rmmod rmmod qaic_rs
+check accel-node-gone sh -c '! ls /dev/accel/accel* >/dev/null 2>&1'
+check mhi-gone sh -c '! ls /sys/bus/mhi/devices/mhi* >/dev/null 2>&1'
+check_kernel_clean kernel-clean
