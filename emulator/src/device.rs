@@ -644,6 +644,16 @@ impl<D: Dma, I: Irq> Device<D, I> {
         if self.dead {
             return;
         }
+        // Without bus mastering the device cannot reach host memory (DMA and MSIs are memory
+        // writes): such work is dropped, as the transactions would be master-aborted.
+        if !self.pci.bus_master() && !matches!(w, Work::BootSbl | Work::MhiReset) {
+            warn!(target: "pci", "bus mastering disabled: dropping {w:?}");
+            if w == Work::BhiLoad {
+                self.bhi.status = bhi::STATUS_ERROR;
+                self.bhi.errcode = 0x102;
+            }
+            return;
+        }
         match w {
             Work::BhiLoad => self.bhi_load(),
             Work::BootSbl => {

@@ -459,3 +459,35 @@ fn an_oversized_ul_message_is_discarded_but_its_tres_are_completed() {
     let r = h.control(&control_msg(1, 0, &[status_to_dev()], true));
     assert!(r.is_some());
 }
+
+#[test]
+fn without_bus_mastering_the_device_neither_dmas_nor_interrupts() {
+    let mut h = Host::new();
+    h.boot_to_sbl();
+    let events = h.dev.stats.events;
+    let msis = h.dev.irq.raised.len();
+    h.dev.pci.write(4, &[0x02, 0x00]); // bus master off
+    h.command(pkt::NOP, 0);
+    h.dev.run_all();
+    assert_eq!(h.dev.stats.events, events, "no event written");
+    assert_eq!(h.dev.irq.raised.len(), msis, "no MSI");
+    // Once mastering is back, the next doorbell processes the ring from where it stopped.
+    h.dev.pci.write(4, &[0x06, 0x00]);
+    let second = h.command(pkt::NOP, 0);
+    let ev: Vec<_> = h
+        .poll_events()
+        .into_iter()
+        .filter(|e| e.kind() == pkt::CMD_COMPLETION)
+        .collect();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[1], Element::cmd_completion(second, 1));
+}
+
+#[test]
+fn bhi_load_without_bus_mastering_fails() {
+    let mut h = Host::new();
+    h.dev.pci.write(4, &[0x02, 0x00]);
+    let st = h.bhi_load(&firmware::generated_image(firmware::SBL_ID));
+    assert_eq!(st >> 30, 3);
+    assert_eq!(h.ee(), 0);
+}

@@ -68,8 +68,10 @@ impl Host {
         dma.add_region(CTX, 0x10_0000);
         dma.add_region(RINGS, 0x10_0000);
         dma.add_region(DATA, DATA_SIZE);
+        let mut dev = Device::new(o, dma, RecIrq::default());
+        dev.pci.write(4, &[0x06, 0x00]); // memory space + bus master, as the host's probe does
         Host {
-            dev: Device::new(o, dma, RecIrq::default()),
+            dev,
             er_rp: ER,
             er_wp: ER,
             cmd_wp: CR,
