@@ -1211,7 +1211,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
                     let d = self.opts.amss_boot_delay;
                     self.push_after(d, Work::EnterAmss(0));
                 }
-                sahara::Action::Halted(why) => error!(target: "sahara", "SBL boot halted: {why}"),
+                sahara::Action::Halted(_) => {} // logged by the Sahara engine
             }
         }
     }

@@ -39,9 +39,9 @@ enum Cmd {
         /// Do not require CRCs on control messages (status flag bit 0 clear).
         #[arg(long)]
         no_crc: bool,
-        /// BHI serial number.
-        #[arg(long, default_value_t = 0x5a10_0001)]
-        serial: u32,
+        /// BHI serial number (default: derived from the socket path, so cards differ).
+        #[arg(long)]
+        serial: Option<u32>,
     },
     /// Write the project-generated firmware images (sbl.bin, fwN.bin) into DIR.
     GenFirmware {
@@ -89,6 +89,10 @@ fn main() -> ExitCode {
                 }
             };
             logging::init(mask);
+            let serial = serial.unwrap_or_else(|| {
+                0x5a10_0000
+                    | (aic100_emu::wire::crc32(socket.as_os_str().as_encoded_bytes()) & 0xffff)
+            });
             let opts = Options {
                 single_msi,
                 crc_required: !no_crc,
