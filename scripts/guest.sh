@@ -21,7 +21,9 @@
 #   -e, --emu-arg ARG     extra argument for every `aic100-emu serve` (repeatable), e.g.
 #                         --emu-arg=--single-msi
 #       --emu-log AREAS   aic100-emu --log AREAS
-#       --control         give every emulator a control socket <run>/emuN.ctl (--control)
+#       --control         give every emulator a control socket <run>/emuN.ctl (--control) and
+#                         relay the guest's `emu_ctl CARD COMMAND` to it (answer back over the
+#                         serial line; see tests/guest/lib.sh); all commands land in ctl.log
 #       --hook CMD        host-side command run (bash -c) once QEMU is up, killed at the end;
 #                         env GUEST_RUN_DIR, GUEST_CARDS; a non-zero exit fails the run
 #   -c, --cmdline ARGS    extra kernel command line
@@ -39,7 +41,8 @@
 # Every run gets a temp dir $QAIC_CACHE/runs/NAME.XXXXXX; at the end $QAIC_CACHE/runs/NAME points
 # to it and the previous run of that name is removed. It holds: guest.log (serial console,
 # verbatim), serial.log (same with host timestamps since QEMU start), qemu.log (QEMU stderr),
-# emuN.log, dmesg.log (the guest's kernel log), ktap-*.log (ktap_dump blocks), result
+# emuN.log, ctl.log (--control), dmesg.log (the guest's kernel log), ktap-*.log (ktap_dump
+# blocks), result
 # (verdict, counts and timings as KEY=VALUE), cmdline (what was run), initramfs.list.
 #
 # QEMU 11 runs from the trixie chroot ($CHROOT; made with `scripts/setup.sh chroot` if missing)
@@ -220,7 +223,8 @@ g_build_initramfs() {
 	fi
 	chmod 755 "$G_ROOT/init" "$G_ROOT/qaic/test.sh"
 	{
-		printf 'QAIC_NAME=%q\nQAIC_CARDS=%d\nQAIC_IOMMU=%d\n' "$G_NAME" "$G_CARDS" "$G_IOMMU"
+		printf 'QAIC_NAME=%q\nQAIC_CARDS=%d\nQAIC_IOMMU=%d\nQAIC_CONTROL=%d\n' "$G_NAME" "$G_CARDS" \
+			"$G_IOMMU" "$G_CONTROL"
 		printf 'QAIC_TEST_ARGS=%q\n' "$G_ARGS"
 	} >"$G_ROOT/etc/qaic/env"
 	for f in "${G_MODULES[@]}"; do
@@ -313,6 +317,39 @@ mount --rbind /dev "$c/dev"; mount -t proc proc "$c/proc"; mount --rbind /sys "$
 mount --bind "$r" "$c$r"
 exec chroot "$c" "$@"'
 
+# g_ctl_send CARD COMMAND: one line to the emulator's control socket, print its one-line answer
+g_ctl_send() {
+	perl -MIO::Socket::UNIX -e '
+		my ($path, $cmd) = @ARGV;
+		my $s = IO::Socket::UNIX->new(Peer => $path) or do { print "error: connect $path: $!\n"; exit 1 };
+		local $SIG{ALRM} = sub { print "error: no answer from the emulator in 10 s\n"; exit 1 };
+		alarm 10;
+		print $s "$cmd\n";
+		my $a = <$s>;
+		$a = "error: the emulator closed the control socket\n" unless defined $a;
+		print $a;' "$G_RUN/emu$1.ctl" "$2"
+}
+
+# g_ctl_relay: forward new "QAIC-CTL: CARD COMMAND" lines of the guest to the emulators and write
+# each answer back to the guest's serial input as "QAIC-CTL-ANSWER: ..."
+g_ctl_relay() {
+	local line card cmd ans
+	while IFS= read -r line; do
+		((++G_CTL_SEEN))
+		[[ $line =~ ^QAIC-CTL:\ ([0-9]+)\ (.*)$ ]] || continue
+		card=${BASH_REMATCH[1]}
+		cmd=${BASH_REMATCH[2]}
+		if ((card < G_CARDS)); then
+			ans=$(g_ctl_send "$card" "$cmd")
+		else
+			ans="error: no card $card"
+		fi
+		printf '[%s] emu%s <- %s\n[%s] emu%s -> %s\n' "$(g_since "$G_T0")" "$card" "$cmd" \
+			"$(g_since "$G_T0")" "$card" "$ans" >>"$G_RUN/ctl.log"
+		printf 'QAIC-CTL-ANSWER: %s\n' "$ans" >&"$G_SERIAL_IN"
+	done < <(tail -n "+$((G_CTL_SEEN + 1))" "$G_RUN/guest.log" 2>/dev/null)
+}
+
 g_finish_logs() {
 	awk -v d="$G_RUN/dmesg.log" '
 		/^QAIC-DMESG-END/ { on = 0 } on { print > d } /^QAIC-DMESG-BEGIN/ { on = 1 }' "$G_RUN/guest.log"
@@ -329,6 +366,7 @@ guest_main() {
 	local G_FW='' G_NO_FW=0 G_EMU_LOG='' G_CONTROL=0 G_HOOK_CMD=''
 	local -a G_MODULES=() G_FILES=() G_EMU_ARGS=() G_QEMU_ARGS=() G_EMUS=() G_QEMU_CMD=()
 	local G_RUN G_ROOT G_KREL G_QEMU='' G_TS='' G_HOOK='' G_T_INITRAMFS=0 G_EMU_BUILT=''
+	local G_SERIAL_IN='' G_CTL_SEEN=0 G_T0
 	while (($#)); do
 		case $1 in
 		-s | --script) G_SCRIPT=${2:?}; shift ;;
@@ -442,12 +480,21 @@ guest_main() {
 		echo
 	} >>"$G_RUN/cmdline"
 	mkfifo "$G_RUN/serial.fifo"
+	# The guest's serial input: /dev/null, or with --control a FIFO the relay writes answers to
+	# (opened read-write: never blocks, never sends QEMU an EOF).
+	local serial_in=/dev/null
+	if ((G_CONTROL)); then
+		mkfifo "$G_RUN/serial-in.fifo"
+		exec {G_SERIAL_IN}<>"$G_RUN/serial-in.fifo"
+		serial_in=$G_RUN/serial-in.fifo
+	fi
 	t0=$EPOCHREALTIME
+	G_T0=$t0
 	g_timestamper "$t0" &
 	G_TS=$!
 	setpriv --pdeathsig KILL -- unshare --mount --propagation private -- \
 		bash -c "$G_NS_SCRIPT" qemu-ns "$CHROOT" "$RUNS" "${G_QEMU_CMD[@]}" \
-		</dev/null >"$G_RUN/serial.fifo" 2>"$G_RUN/qemu.log" &
+		<"$serial_in" >"$G_RUN/serial.fifo" 2>"$G_RUN/qemu.log" &
 	G_QEMU=$!
 	if [[ -n $G_HOOK_CMD ]]; then
 		GUEST_RUN_DIR=$G_RUN GUEST_CARDS=$G_CARDS setpriv --pdeathsig KILL -- \
@@ -470,6 +517,7 @@ guest_main() {
 			break
 		fi
 		[[ -z $t_init ]] && grep -q '^QAIC-INIT: ' "$G_RUN/guest.log" 2>/dev/null && t_init=$(g_since "$t0")
+		((G_CONTROL)) && g_ctl_relay
 		sleep 0.1
 	done
 	if [[ -n $reason ]]; then
@@ -481,6 +529,7 @@ guest_main() {
 	G_QEMU=
 	local t_total
 	t_total=$(g_since "$t0")
+	[[ -n $G_SERIAL_IN ]] && exec {G_SERIAL_IN}>&- && rm -f "$G_RUN/serial-in.fifo"
 	wait "$G_TS" 2>/dev/null
 	G_TS=
 	# QEMU is gone; an emulator that QEMU never connected to waits in accept() forever.

@@ -45,7 +45,7 @@ for c in ${C_DRIVER_CASES:-1 1-iommu 2}; do
 	[[ $c == *-iommu ]] && opts+=(--iommu)
 	name=c-driver-$c
 	t="c-driver ($cards card$( ((cards > 1)) && echo s), $([[ $c == *-iommu ]] && echo "IOMMU, 17 MSI" || echo "no IOMMU, 1 MSI"))"
-	guest_run --name "$name" --cards "$cards" "${opts[@]}" --module qaic \
+	guest_run --name "$name" --cards "$cards" "${opts[@]}" --control --module qaic \
 		--script "$REPO/tests/guest/c-driver-bringup.sh" --args 120 --timeout 420 || rc=1
 	dir=$(guest_dir "$name")
 	guest_record "$dir" "$t"

@@ -14,6 +14,7 @@
 #                       (BHI loaded SBL, Sahara served the images, AMSS running)
 #   online-N            qaic_mhi bound to QAIC_CONTROL, i.e. the control-protocol version check
 #                       passed and the device went ONLINE
+#   emu-amss-N          (bench --control) the emulator's own status agrees: EE AMSS (2), MHI M0
 #   rmmod, accel-node-gone, mhi-gone
 #
 # Args: [TIMEOUT-SECONDS]  how long to wait for each card to reach mission mode (default 120)
@@ -54,6 +55,13 @@ for d in $devs; do
 		fail "online-$i" "no MHI controller"
 	elif check "mission-mode-$i" wait_for "$wait_s" test -e "/sys/bus/mhi/devices/${mhi}_QAIC_CONTROL"; then
 		check "online-$i" wait_for 10 test -e "/sys/bus/mhi/devices/${mhi}_QAIC_CONTROL/driver"
+		if [ "$QAIC_CONTROL" = 1 ]; then
+			st=$(emu_ctl "$i" status)
+			case $st in
+			*" ee=2 mhi_state=2 "*) pass "emu-amss-$i" ;;
+			*) fail "emu-amss-$i" "emulator status: $st" ;;
+			esac
+		fi
 	else
 		fail "online-$i" "never reached mission mode"
 	fi

@@ -12,7 +12,7 @@
 # (no blanks); prefix them by area, e.g. "insmod", "kunit-suite", "accel-node".
 #
 # Environment (set by /init from the host's options): QAIC_NAME, QAIC_CARDS, QAIC_IOMMU,
-# QAIC_TEST_ARGS.
+# QAIC_CONTROL (1 with --control: emu_ctl works), QAIC_TEST_ARGS.
 
 QAIC_RESULTS=/tmp/qaic-results
 QAIC_KREL=$(uname -r)
@@ -142,6 +142,31 @@ ktap_dump() {
 		cat "/sys/kernel/debug/kunit/$_s/results"
 	done
 	echo "QAIC-KTAP-END $_n"
+}
+
+# ---- emulator control (fault injection) -----------------------------------------------------
+
+# emu_ctl CARD COMMAND...: send COMMAND (emulator.rst, "Fault injection": delay-response MS,
+# sys-err, surprise-remove, status, ...) to the emulator of card CARD. Needs the bench's
+# --control: it relays the "QAIC-CTL:" line and writes the emulator's answer back to the serial
+# line (the request goes to the serial line itself, so `$(emu_ctl ...)` works). Prints the
+# answer; succeeds when it starts with "ok".
+emu_ctl() {
+	_c=$1
+	shift
+	stty -F /dev/ttyS0 -echo 2>/dev/null
+	echo "QAIC-CTL: $_c $*" >/dev/ttyS0
+	# shellcheck disable=SC3045  # busybox ash has read -t
+	if ! IFS= read -r -t 15 _a </dev/ttyS0; then
+		echo "error: no answer from the host in 15 s (was the bench run with --control?)"
+		return 1
+	fi
+	_a=$(printf %s "${_a#QAIC-CTL-ANSWER: }" | tr -d "\r")
+	echo "$_a"
+	case $_a in
+	ok*) return 0 ;;
+	*) return 1 ;;
+	esac
 }
 
 # ---- PCI / accel ----------------------------------------------------------------------------
