@@ -201,6 +201,8 @@ pub struct ControlService {
     pub serial: String,
     /// Requests handled.
     pub requests: u64,
+    /// DBCs assigned by the last request (the device resets their registers).
+    pub newly_activated: Vec<usize>,
 }
 
 struct Ctx {
@@ -218,6 +220,7 @@ impl ControlService {
             chunks: HashMap::new(),
             serial: serial.into(),
             requests: 0,
+            newly_activated: Vec::new(),
         }
     }
 
@@ -399,6 +402,7 @@ impl ControlService {
                         options,
                     });
                     ctx.activated = Some(i);
+                    self.newly_activated.push(i);
                     info!(target: "control", "ACTIVATE: DBC {i} -> handle {} ({nreq} elements, req {req_q:#x}, rsp {rsp_q:#x})", ctx.handle);
                     (st::OK, i as u32)
                 } else {

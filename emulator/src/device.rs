@@ -128,6 +128,11 @@ struct Chan {
     pending: VecDeque<Vec<u8>>,
 }
 
+/// Offset of the first DMA bridge channel register block in BAR2.
+pub const DBC_REGS: usize = 0x20000;
+/// Size of one DBC register block.
+pub const DBC_STRIDE: usize = 0x1000;
+
 /// Largest UL message the device accepts (Sahara data is at most 512 KiB, control 64 KiB).
 pub const MAX_UL_MESSAGE: usize = 1 << 20;
 
@@ -1235,7 +1240,13 @@ impl<D: Dma, I: Irq> Device<D, I> {
     }
 
     fn control_request(&mut self, msg: Vec<u8>) {
-        match self.control.handle(&msg, &self.dma) {
+        let outcome = self.control.handle(&msg, &self.dma);
+        // A newly assigned DBC starts with its request/response head/tail registers at 0.
+        for i in std::mem::take(&mut self.control.newly_activated) {
+            let base = DBC_REGS + i * DBC_STRIDE;
+            self.bar2[base..base + 16].fill(0);
+        }
+        match outcome {
             Outcome::Drop(why) => warn!(target: "control", "request dropped: {why}"),
             Outcome::Respond(mut r) => {
                 if self.faults.drop_next > 0 {

@@ -215,6 +215,32 @@ fn activate_assigns_free_dbcs_until_none_is_left_and_terminate_releases_them() {
 }
 
 #[test]
+fn activate_resets_the_assigned_dbc_registers_in_bar2() {
+    let mut h = Host::new();
+    h.boot_to_amss();
+    for off in (0..16).step_by(4) {
+        h.dev.mmio_write(2, 0x20000 + off, 4, 0xdead_0000 + off);
+        h.dev.mmio_write(2, 0x21000 + off, 4, 0xbeef_0000 + off);
+    }
+    let r = h
+        .control(&control_msg(1, 7, &[activate(0x4000_0000, 64)], true))
+        .unwrap();
+    assert_eq!(le32(&r, 44), 0, "DBC 0");
+    for off in (0..16).step_by(4) {
+        assert_eq!(
+            h.dev.mmio_read(2, 0x20000 + off, 4),
+            0,
+            "DBC 0 register {off:#x}"
+        );
+        assert_eq!(
+            h.dev.mmio_read(2, 0x21000 + off, 4),
+            0xbeef_0000 + off,
+            "DBC 1 untouched"
+        );
+    }
+}
+
+#[test]
 fn activate_with_an_inconsistent_queue_layout_is_refused() {
     let mut svc = ControlService::new(true, "S");
     let mut t = activate(0x4000_0000, 64);
