@@ -491,3 +491,42 @@ fn bhi_load_without_bus_mastering_fails() {
     assert_eq!(st >> 30, 3);
     assert_eq!(h.ee(), 0);
 }
+
+#[test]
+fn m3_request_suspends_with_a_state_event_and_m0_resumes() {
+    let mut h = Host::new();
+    h.boot_to_sbl();
+    let c = h.r32(reg::MHICTRL);
+    h.w32(reg::MHICTRL, (c & !0xff00) | (5 << 8));
+    let ev = h.poll_events();
+    assert_eq!(ev, vec![Element::state_change(5)]);
+    assert_eq!(h.mhi_state(), 5);
+    h.w32(reg::MHICTRL, (c & !0xff00) | (2 << 8));
+    let ev = h.poll_events();
+    assert_eq!(ev, vec![Element::state_change(2)], "M0 again, no EE replay");
+    assert_eq!(h.mhi_state(), 2);
+}
+
+#[test]
+fn stop_channel_pauses_transfers_and_marks_the_context_stopped() {
+    let mut h = Host::new();
+    h.boot_to_amss();
+    let at = h.command(pkt::STOP_CHAN, 10);
+    let ev = h.poll_events();
+    assert!(ev.contains(&Element::cmd_completion(at, 1)));
+    assert_eq!(
+        h.dev.dma.read_u32(CTX + 10 * 44).unwrap() & 0xff,
+        4,
+        "CHSTATE STOP"
+    );
+    let before = h.dev.control.requests;
+    h.send_ul(10, &control_msg(1, 0, &[status_to_dev()], true), 4064);
+    h.poll_events();
+    assert_eq!(
+        h.dev.control.requests, before,
+        "stopped channel is not processed"
+    );
+    // STOP of a channel that never started is an error.
+    let at = h.command(pkt::STOP_CHAN, 40);
+    assert!(h.poll_events().contains(&Element::cmd_completion(at, 0x10)));
+}
