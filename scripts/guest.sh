@@ -125,6 +125,9 @@ guest_ktap() { echo "$1/ktap-$2.log"; }
 # Bench errors exit 3 (lib.sh's die exits 1, which would read as a FAIL verdict).
 g_die() {
 	printf 'ERROR: %s\n' "$*" >&2
+	if [[ -n ${G_RUN:-} && -d $G_RUN && ! -f $G_RUN/result ]]; then
+		printf 'name=%s\nverdict=NONE\nrc=3\nreason=bench error: %s\n' "$G_NAME" "$*" >"$G_RUN/result"
+	fi
 	exit 3
 }
 
@@ -155,7 +158,12 @@ g_stop() {
 }
 
 g_cleanup() {
+	local rc=$?
 	trap - EXIT INT TERM HUP
+	if [[ -n ${G_RUN:-} && -d $G_RUN && ! -f $G_RUN/result ]]; then
+		printf 'name=%s\nverdict=NONE\nrc=%s\nreason=interrupted (exit %s)\n' "$G_NAME" "$rc" "$rc" \
+			>"$G_RUN/result"
+	fi
 	g_stop "${G_HOOK:-}" "${G_QEMU:-}" "${G_EMUS[@]}"
 	g_stop "${G_TS:-}"
 }
@@ -412,6 +420,17 @@ guest_main() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM HUP
 
+	# The run dir, linked as $RUNS/NAME from the start, so that a caller never finds the previous
+	# run's logs under that name; the previous run is dropped once it is finished (has a result).
+	mkdir -p "$RUNS" || g_die "cannot create $RUNS"
+	# Runs killed without cleanup leave their dirs: drop those older than a day.
+	find "$RUNS" -mindepth 1 -maxdepth 1 -type d -name '*.??????' -mmin +1440 -exec rm -rf {} + 2>/dev/null
+	local old
+	old=$(readlink -f "$RUNS/$G_NAME" 2>/dev/null || true)
+	G_RUN=$(mktemp -d "$RUNS/$G_NAME.XXXXXX") || g_die "mktemp failed"
+	ln -sfn "$(basename "$G_RUN")" "$RUNS/$G_NAME"
+	[[ -n $old && $old == "$RUNS/$G_NAME".* && -f $old/result ]] && rm -rf "$old"
+
 	if [[ ! -x $CHROOT/usr/bin/qemu-system-x86_64 ]]; then
 		log "no QEMU 11 chroot yet: scripts/setup.sh chroot (about 1 min)"
 		mkdir -p "$QAIC_CACHE"
@@ -420,17 +439,16 @@ guest_main() {
 	fi
 	((G_CARDS)) && g_build_emulator
 
-	mkdir -p "$RUNS" "$CHROOT$RUNS"
-	# Runs killed without cleanup leave their dirs: drop those older than a day.
-	find "$RUNS" -mindepth 1 -maxdepth 1 -type d -name '*.??????' -mmin +1440 -exec rm -rf {} + 2>/dev/null
-	G_RUN=$(mktemp -d "$RUNS/$G_NAME.XXXXXX") || g_die "mktemp failed"
+	mkdir -p "$CHROOT$RUNS"
 	# Take kernel and modules while no build runs (scripts/build-kernel.sh holds this lock
 	# exclusively), so that the image and its modules come from the same build.
 	local lockfd
 	exec {lockfd}>>"$QAIC_CACHE/kbuild.lock"
 	if ! flock -s -n "$lockfd"; then
 		log "a kernel build is running: waiting for it to finish (at most 20 min)"
-		flock -s -w 1200 "$lockfd" || g_die "the kernel build did not finish in 20 min"
+		# in the background: bash runs traps (Ctrl-C) during `wait`, not during a foreground command
+		setpriv --pdeathsig KILL -- flock -s -w 1200 "$lockfd" &
+		wait $! || g_die "the kernel build did not finish in 20 min"
 	fi
 	[[ -f $G_KERNEL ]] || g_die "no kernel at $G_KERNEL: run scripts/build-kernel.sh"
 	cp "$G_KERNEL" "$G_RUN/bzImage"
@@ -596,11 +614,6 @@ guest_main() {
 		echo "t_total=$t_total"
 	} >"$G_RUN/result"
 
-	# Keep this run as $RUNS/NAME, drop the previous one of that name.
-	local old
-	old=$(readlink -f "$RUNS/$G_NAME" 2>/dev/null || true)
-	ln -sfn "$(basename "$G_RUN")" "$RUNS/$G_NAME"
-	[[ -n $old && $old != "$G_RUN" && -d $old && $old == "$RUNS/$G_NAME".* ]] && rm -rf "$old"
 	rm -f "$G_RUN/serial.fifo"
 
 	log "guest $G_NAME: $verdict ($passed passed, $failed failed)${reason:+ - $reason};" \
