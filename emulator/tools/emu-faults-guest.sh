@@ -2,6 +2,7 @@
 # shellcheck shell=sh
 #
 # Guest script for run-emu-faults.sh: the upstream qaic.ko against injected device faults.
+# Phases: garble (-EPIPE), delay (slow but fine), drop (-ETIMEDOUT), sys-err (re-boot).
 # Each phase prints "FAULT_POINT <command>"; the host hook sends that command to the
 # emulator's control socket within a fraction of a second, the guest waits 2 s and checks how
 # the driver took it.
@@ -18,6 +19,14 @@ check status-before /bin/emu-probe status 0
 fault garble-next-response
 check garbled-response-is-epipe /bin/emu-probe status 32
 check status-after-garble /bin/emu-probe status 0
+
+fault delay-response 1500
+t0=$(cut -d' ' -f1 /proc/uptime)
+check delayed-status /bin/emu-probe status 0
+t1=$(cut -d' ' -f1 /proc/uptime)
+info "delayed STATUS took $(awk "BEGIN {print $t1 - $t0}") s"
+check delay-observed awk "BEGIN {exit !($t1 - $t0 >= 1.4)}"
+fault delay-response 0
 
 echo 2 >/sys/module/qaic/parameters/control_resp_timeout_s
 fault drop-next-response
