@@ -33,6 +33,7 @@
 #       --kernel FILE     bzImage (default the one test kernel in $KBUILD)
 #       --name NAME       run name (default: the script's base name, or "boot")
 #   -v, --verbose         stream the serial console to stderr while the guest runs
+# Environment: AIC100_EMU=FILE another emulator binary (no cargo build); QAIC_ACCEL=tcg|kvm.
 #
 # Exit status: 0 guest verdict PASS; 1 verdict FAIL (or the hook failed); 2 no verdict (timeout,
 # guest crash/panic); 3 bench error (emulator died or failed to start, QEMU failed, bad input);
@@ -131,9 +132,15 @@ g_die() {
 	exit 3
 }
 
+# guest_usage [STATUS]: print the usage (to stderr unless STATUS is 0) and exit
 guest_usage() {
-	sed -n '/^# Usage:/,/^# 64 usage error/s/^# \{0,1\}//p' "$GUEST_HERE/guest.sh" >&2
-	exit 64
+	local st=${1:-64}
+	if ((st == 0)); then
+		sed -n '/^# Usage:/,/^# 64 usage error/s/^# \{0,1\}//p' "$GUEST_HERE/guest.sh"
+	else
+		sed -n '/^# Usage:/,/^# 64 usage error/s/^# \{0,1\}//p' "$GUEST_HERE/guest.sh" >&2
+	fi
+	exit "$st"
 }
 
 # The process is still running (not gone, not a zombie).
@@ -399,7 +406,7 @@ guest_main() {
 		--kernel) G_KERNEL=${2:?}; shift ;;
 		--name) G_NAME=${2:?}; shift ;;
 		-v | --verbose) G_VERBOSE=1 ;;
-		-h | --help) guest_usage ;;
+		-h | --help) guest_usage 0 ;;
 		--) shift; G_QEMU_ARGS+=("$@"); break ;;
 		*) warn "unknown option $1"; guest_usage ;;
 		esac
