@@ -39,8 +39,8 @@ enum Cmd {
         /// Do not require CRCs on control messages (status flag bit 0 clear).
         #[arg(long)]
         no_crc: bool,
-        /// BHI serial number (default: derived from the socket path, so cards differ).
-        #[arg(long)]
+        /// BHI serial number, decimal or 0x-hex (default: derived from the socket path).
+        #[arg(long, value_parser = parse_u32)]
         serial: Option<u32>,
     },
     /// Write the project-generated firmware images (sbl.bin, fwN.bin) into DIR.
@@ -49,6 +49,14 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("'{s}': {e}"))
 }
 
 fn main() -> ExitCode {
