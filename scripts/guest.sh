@@ -492,9 +492,8 @@ guest_main() {
 			sleep 0.05
 		done
 		if [[ ! -S $G_RUN/emu$i.sock ]]; then
-			warn "emulator $i did not create its socket (log: $G_RUN/emu$i.log):"
 			tail -n 5 "$G_RUN/emu$i.log" >&2
-			exit 3
+			g_die "emulator $i did not create its socket (log: $G_RUN/emu$i.log)"
 		fi
 	done
 
