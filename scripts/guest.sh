@@ -262,6 +262,7 @@ g_build_initramfs() {
 		cp -a "$src" "$G_ROOT$dst"
 	done
 	if [[ -n $G_FW ]]; then
+		[[ -d $G_FW ]] || g_die "firmware dir $G_FW does not exist"
 		mkdir -p "$G_ROOT/lib/firmware/qcom/aic100"
 		if [[ -d $G_FW/qcom/aic100 ]]; then
 			cp -a "$G_FW/qcom/aic100/." "$G_ROOT/lib/firmware/qcom/aic100/"
