@@ -2,8 +2,8 @@
 #
 # Guest side of the runtime smoke test (scripts/check.d/40-runtime.sh, bench: scripts/guest.sh):
 # load the driver module, wait until the emulated card is ONLINE, then run the static runtime
-# binaries added with --file: `uapi-smoke` (every step becomes one QAIC-TEST line, prefixed
-# "smoke-"), `qaic list` and `qaic info`. Busybox sh.
+# binaries added with --file: `uapi-smoke` and `uapi-errno` (every step becomes one QAIC-TEST
+# line, prefixed "smoke-" / "errno-"), `qaic list` and `qaic info`. Busybox sh.
 #
 # Args: MODULE [TIMEOUT-SECONDS]   driver module (qaic or qaic_rs), mission-mode wait (default 120)
 # shellcheck source=tests/guest/lib.sh
@@ -24,19 +24,25 @@ fi
 # the accel node accepts open() once the control-protocol version check has passed
 wait_for 10 qaic list >/dev/null 2>&1
 
-uapi-smoke /dev/accel/accel0 >/tmp/uapi-smoke.out 2>&1
-echo "uapi-smoke exit status $?"
-cat /tmp/uapi-smoke.out
-n=0
-while read -r verdict name rest; do
-	case $verdict in
-	PASS) pass "smoke-$name" ;;
-	FAIL) fail "smoke-$name" "$rest" ;;
-	*) continue ;;
-	esac
-	n=$((n + 1))
-done </tmp/uapi-smoke.out
-[ "$n" -gt 0 ] || fail smoke-ran "uapi-smoke reported no step"
+# run_steps PROGRAM PREFIX: run a test program, turn its PASS/FAIL lines into test results
+run_steps() {
+	"$1" /dev/accel/accel0 >"/tmp/$1.out" 2>&1
+	echo "$1 exit status $?"
+	cat "/tmp/$1.out"
+	n=0
+	while read -r verdict name rest; do
+		case $verdict in
+		PASS) pass "$2-$name" ;;
+		FAIL) fail "$2-$name" "$rest" ;;
+		*) continue ;;
+		esac
+		n=$((n + 1))
+	done <"/tmp/$1.out"
+	[ "$n" -gt 0 ] || fail "$2-ran" "$1 reported no step"
+}
+
+run_steps uapi-smoke smoke
+run_steps uapi-errno errno
 
 check qaic-list sh -c 'qaic list | grep -q "^/dev/accel/accel0 .* online"'
 check qaic-info sh -c 'qaic info >/tmp/info.out 2>&1; s=$?; cat /tmp/info.out; [ $s = 0 ] && grep -q "^protocols *NNC command 17\." /tmp/info.out'

@@ -70,12 +70,13 @@ if [[ -n ${QAIC_SKIP_GUEST:-} ]]; then
 elif [[ -f $ko && -f $REPO/emulator/Cargo.toml && -f $KBUILD/arch/x86/boot/bzImage ]]; then
 	log "runtime: smoke test in a guest ($gmod + emulated card)"
 	RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release \
-		--target "$target" --example uapi-smoke || rc=1
+		--target "$target" --example uapi-smoke --example uapi-errno || rc=1
+	ex=$CARGO_TARGET_DIR/$target/release/examples
 	# shellcheck source=scripts/guest.sh
 	. "$REPO/scripts/guest.sh"
 	t="runtime guest ($gmod)"
 	guest_run --name "runtime-$gmod" --cards 1 --module "$gmod" \
-		--file "$bin:/bin/qaic" --file "$CARGO_TARGET_DIR/$target/release/examples/uapi-smoke:/bin/uapi-smoke" \
+		--file "$bin:/bin/qaic" --file "$ex/uapi-smoke:/bin/uapi-smoke" --file "$ex/uapi-errno:/bin/uapi-errno" \
 		--script "$REPO/runtime/guest/runtime-smoke.sh" --args "$gmod 120" --timeout 420 || rc=1
 	guest_record "$(guest_dir "runtime-$gmod")" "$t"
 else

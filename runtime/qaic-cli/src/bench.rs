@@ -91,7 +91,10 @@ impl Channel {
             Channel::Program { act, elf } => {
                 dev.deactivate(act).and_then(|()| dev.unload_elf(*elf))
             }
-            Channel::Bare { dbc_id } => dev.manage(&ManageMsg::new().deactivate(*dbc_id)).map(drop),
+            // A DEACTIVATE transaction alone is never confirmed by the device (the confirmation
+            // answers the firmware's deactivate command), and the driver would keep the channel
+            // busy; closing the file makes the driver release it.
+            Channel::Bare { .. } => Ok(()),
         }
     }
 }

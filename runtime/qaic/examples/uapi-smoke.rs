@@ -10,46 +10,11 @@
 //!
 //! Usage: `uapi-smoke [NODE]` (default: first AIC100).
 
+mod common;
+
+use common::Report;
 use qaic::uapi;
 use qaic::{Device, Direction, Error, ManageMsg, Slice};
-
-struct Report {
-    failed: u32,
-    passed: u32,
-}
-
-impl Report {
-    fn check<T>(&mut self, name: &str, r: qaic::Result<T>) -> Option<T> {
-        match r {
-            Ok(v) => {
-                println!("PASS {name}");
-                self.passed += 1;
-                Some(v)
-            }
-            Err(e) => {
-                println!("FAIL {name} - {e}");
-                self.failed += 1;
-                None
-            }
-        }
-    }
-
-    fn expect_errno<T: std::fmt::Debug>(&mut self, name: &str, r: qaic::Result<T>, errno: i32) {
-        match r {
-            Err(e) if e.errno() == Some(errno) => self.check(name, Ok(())),
-            Err(e) => self.check::<()>(
-                name,
-                Err(Error::Protocol(format!("expected errno {errno}, got {e}"))),
-            ),
-            Ok(v) => self.check::<()>(
-                name,
-                Err(Error::Protocol(format!(
-                    "expected errno {errno}, got Ok({v:?})"
-                ))),
-            ),
-        };
-    }
-}
 
 fn main() {
     let mut rep = Report {
@@ -243,16 +208,9 @@ fn main() {
             dev.execute_raw(0, act.dbc_id, &[]),
             libc::EINVAL,
         );
-        rep.check(
-            "deactivate-bare-channel",
-            dev.manage(&ManageMsg::new().deactivate(act.dbc_id))
-                .map(drop),
-        );
-        rep.expect_errno(
-            "execute-after-deactivate",
-            dev.execute_raw(1, act.dbc_id, &[uapi::qaic_execute_entry::default()]),
-            libc::EPERM,
-        );
+        // No DEACTIVATE of the bare channel: without the firmware's deactivate command the
+        // device never confirms it and the driver would keep the channel busy for good, so the
+        // next activation of the same channel would block. Closing the file releases it.
     }
     rep.expect_errno(
         "manage-dbc-out-of-range",
@@ -260,6 +218,5 @@ fn main() {
         libc::EINVAL,
     );
 
-    println!("{} passed, {} failed", rep.passed, rep.failed);
-    std::process::exit(i32::from(rep.failed > 0));
+    rep.finish();
 }

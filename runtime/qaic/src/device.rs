@@ -495,9 +495,18 @@ impl Device {
                 ..Default::default()
             })
             .collect();
-        ioctl::perf_stats(self.as_fd(), dbc_id, &mut entries)
-            .map_err(Self::fail(Ioctl::PerfStatsBo))?;
+        self.perf_stats_raw(dbc_id, &mut entries)?;
         Ok(entries.iter().map(PerfStats::from).collect())
+    }
+
+    /// PERF_STATS_BO with raw entries (for driver tests); the count is
+    /// `entries.len()` and the driver fills in the entries.
+    pub fn perf_stats_raw(
+        &self,
+        dbc_id: u32,
+        entries: &mut [uapi::qaic_perf_stats_entry],
+    ) -> Result<()> {
+        ioctl::perf_stats(self.as_fd(), dbc_id, entries).map_err(Self::fail(Ioctl::PerfStatsBo))
     }
 
     /// ATTACH_SLICE_BO with a raw header and entries (for driver tests; the
