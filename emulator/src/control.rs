@@ -467,7 +467,7 @@ impl ControlService {
         for i in 0..count as usize {
             let addr = u64_at(t, 24 + 16 * i).unwrap();
             let size = u64_at(t, 32 + 16 * i).unwrap();
-            if self.devmem.used + size > DEVMEM_CAPACITY {
+            if self.devmem.used.saturating_add(size) > DEVMEM_CAPACITY {
                 return Err(format!(
                     "device memory full ({} + {size} > {DEVMEM_CAPACITY})",
                     self.devmem.used

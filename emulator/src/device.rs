@@ -392,17 +392,21 @@ impl<D: Dma, I: Irq> Device<D, I> {
     // ---------------------------------------------------------------------------------------
     // BAR access
 
-    /// Read from BAR `bar` (0, 2 or 4). Returns the little-endian value of `len` bytes.
+    /// Read from BAR `bar` (0, 2 or 4). Returns the little-endian value of `len` bytes
+    /// (accesses are at most 8 bytes; the server splits longer ones).
     pub fn mmio_read(&mut self, bar: u32, off: u64, len: usize) -> u64 {
         self.stats.mmio += 1;
+        if len == 0 || len > 8 {
+            return 0;
+        }
         if self.dead {
-            return u64::MAX >> (64 - 8 * len.min(8));
+            return u64::MAX >> (64 - 8 * len);
         }
         let v = match bar {
             0 => {
                 let off = off as u32;
                 match len {
-                    8 => hi_lo(self.bar0_read32(off + 4), self.bar0_read32(off)),
+                    8 => hi_lo(self.bar0_read32(off.wrapping_add(4)), self.bar0_read32(off)),
                     4 => self.bar0_read32(off) as u64,
                     _ => {
                         let w = self.bar0_read32(off & !3) as u64;
@@ -414,7 +418,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
                 let mem = if bar == 2 { &self.bar2 } else { &self.bar4 };
                 let mut b = [0u8; 8];
                 let o = off as usize;
-                if o + len <= mem.len() && len <= 8 {
+                if o.checked_add(len).is_some_and(|e| e <= mem.len()) && len <= 8 {
                     b[..len].copy_from_slice(&mem[o..o + len]);
                 }
                 u64::from_le_bytes(b)
@@ -438,7 +442,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
                 match len {
                     8 => {
                         // High half first, like the host's doorbell order.
-                        self.bar0_write32(off + 4, (val >> 32) as u32);
+                        self.bar0_write32(off.wrapping_add(4), (val >> 32) as u32);
                         self.bar0_write32(off, val as u32);
                     }
                     4 => self.bar0_write32(off, val as u32),
@@ -452,7 +456,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
                     &mut self.bar4
                 };
                 let o = off as usize;
-                if o + len <= mem.len() && len <= 8 {
+                if o.checked_add(len).is_some_and(|e| e <= mem.len()) && len <= 8 {
                     mem[o..o + len].copy_from_slice(&val.to_le_bytes()[..len]);
                 }
             }

@@ -366,3 +366,32 @@ fn fault_delay_response_holds_the_response_back() {
     assert_ne!(rp_before, rp_after);
     assert!(h.wait_dl(11, tre, buf).is_some());
 }
+
+#[test]
+fn dma_xfer_beyond_the_device_memory_capacity_is_refused() {
+    let mut svc = ControlService::new(false, "S");
+    let mut mem = FakeDma::new();
+    mem.add_region(0x1000, 0x1000);
+    let pair = |tag: u32, addr: u64, size: u64| {
+        let mut t = Vec::new();
+        for v in [6u32, 40, tag, 1, 0, 0] {
+            t.extend_from_slice(&v.to_le_bytes());
+        }
+        t.extend_from_slice(&addr.to_le_bytes());
+        t.extend_from_slice(&size.to_le_bytes());
+        control::encode(1, 4, u32::MAX, &[t], false)
+    };
+    assert!(matches!(
+        svc.handle(&pair(1, 0x1000, 0x100), &mem),
+        Outcome::Respond(_)
+    ));
+    assert_eq!(svc.devmem.used(), 0x100);
+    for size in [u64::MAX, u64::MAX - 0x50, control::DEVMEM_CAPACITY] {
+        assert!(matches!(
+            svc.handle(&pair(2, 0x1000, size), &mem),
+            Outcome::Respond(_)
+        ));
+        assert!(svc.devmem.get(4, 2).is_none());
+    }
+    assert_eq!(svc.devmem.used(), 0x100);
+}
