@@ -218,5 +218,112 @@ fn main() {
         libc::EINVAL,
     );
 
+    concurrency(&mut rep, &dev);
     rep.finish();
+}
+
+/// Several threads and several open files at once.
+fn concurrency(rep: &mut Report, dev: &Device) {
+    const THREADS: usize = 4;
+    // MANAGE from several threads: requests are outstanding at the same time and must each get
+    // their own answer.
+    let r: qaic::Result<()> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| -> qaic::Result<()> {
+                    for _ in 0..20 {
+                        let st = dev.protocol_status()?;
+                        if st.major != 5 {
+                            return Err(Error::Protocol(format!("major {}", st.major)));
+                        }
+                        dev.device_info()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        hs.into_iter().try_for_each(|h| h.join().expect("thread"))
+    });
+    rep.check("concurrent-manage", r);
+
+    // buffer objects created, written, verified and freed from several threads
+    let r: qaic::Result<()> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || -> qaic::Result<()> {
+                    for i in 0..25u8 {
+                        let mut bo = dev.create_bo(4096 * (1 + u64::from(i % 4)))?;
+                        let tag = (t as u8).wrapping_mul(31).wrapping_add(i);
+                        bo.bytes_mut()?.fill(tag);
+                        if bo.bytes()?.iter().any(|&b| b != tag) {
+                            return Err(Error::Protocol("BO contents changed".into()));
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        hs.into_iter().try_for_each(|h| h.join().expect("thread"))
+    });
+    rep.check("concurrent-bo", r);
+
+    // two open files: each gets its own channel, neither may use the other's
+    let files = (Device::open(dev.path()), Device::open(dev.path()));
+    let (Some(a), Some(b)) = (
+        rep.check("open-file-a", files.0),
+        rep.check("open-file-b", files.1),
+    ) else {
+        return;
+    };
+    let act = |d: &Device| {
+        d.manage(&ManageMsg::new().activate(32, 0)).and_then(|r| {
+            r.activate()
+                .ok_or_else(|| Error::Protocol("no activate answer".into()))
+        })
+    };
+    let (Some(ca), Some(cb)) = (
+        rep.check("activate-file-a", act(&a)),
+        rep.check("activate-file-b", act(&b)),
+    ) else {
+        return;
+    };
+    rep.ensure(
+        "files-get-distinct-channels",
+        ca.dbc_id != cb.dbc_id,
+        format!("both got DBC {}", ca.dbc_id),
+    );
+    if let Some(mut bo) = rep.check("file-b-create-bo", b.create_bo(4096)) {
+        rep.expect_errno(
+            "attach-on-other-files-channel",
+            bo.attach(
+                ca.dbc_id,
+                Direction::ToDevice,
+                &[Slice::new(0, 4096, 0x10_0000)],
+            ),
+            libc::EINVAL,
+        );
+        rep.check(
+            "attach-on-own-channel",
+            bo.attach(
+                cb.dbc_id,
+                Direction::ToDevice,
+                &[Slice::new(0, 4096, 0x10_0000)],
+            ),
+        );
+        rep.expect_errno(
+            "execute-on-other-files-channel",
+            b.execute(ca.dbc_id, &[&bo]),
+            libc::EPERM,
+        );
+        rep.expect_errno(
+            "wait-on-other-files-channel",
+            b.wait(&bo, ca.dbc_id, None),
+            libc::EPERM,
+        );
+        rep.expect_errno(
+            "handle-unknown-in-other-file",
+            a.mmap_offset_raw(bo.handle()),
+            libc::ENOENT,
+        );
+    }
 }
