@@ -30,6 +30,7 @@ mod dma_bridge;
 mod driver;
 mod family;
 mod mhi;
+mod sahara;
 
 kernel::module_pci_driver! {
     type: driver::QaicDriver,
