@@ -22,18 +22,52 @@
 //! - [`family`]: what differs between the members of the family, and the BAR and interrupt
 //!   policies derived from it.
 //! - [`mhi`]: the MHI controller, which boots the card.
+//! - [`boot`], [`sahara`]: the Sahara channel client that serves the firmware images.
 //! - [`dma_bridge`]: the DMA bridge BAR.
 //! - [`accel`]: the DRM accel device.
 
 mod accel;
+mod boot;
 mod dma_bridge;
 mod driver;
 mod family;
 mod mhi;
 mod sahara;
 
-kernel::module_pci_driver! {
-    type: driver::QaicDriver,
+use kernel::{
+    driver::Registration,
+    mhi as kmhi,
+    pci,
+    prelude::*,
+    InPlaceModule, //
+};
+
+/// The name of the module, also used for its PCI driver.
+const MODULE_NAME: &CStr = <LocalModule as kernel::ModuleMetadata>::NAME;
+
+/// The module: the PCI driver of the cards and the MHI client drivers of their channels.
+///
+/// Fields drop in declaration order: the PCI driver goes first, which unregisters the MHI
+/// controllers and so unbinds the clients before their drivers go.
+#[pin_data]
+struct QaicModule {
+    #[pin]
+    _pci: Registration<pci::Adapter<driver::QaicDriver>>,
+    #[pin]
+    _sahara: Registration<kmhi::Adapter<boot::SaharaDriver>>,
+}
+
+impl InPlaceModule for QaicModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            _pci <- Registration::new(MODULE_NAME, module),
+            _sahara <- Registration::new(c"qaic_rs_sahara", module),
+        })
+    }
+}
+
+module! {
+    type: QaicModule,
     name: "qaic_rs",
     authors: ["The qaic-rs developers"],
     description: "Qualcomm Cloud AI 100 accelerator driver (Rust)",

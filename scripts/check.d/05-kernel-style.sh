@@ -23,6 +23,8 @@ fi
 
 # 2. clippy: rebuild the driver's objects with CLIPPY=1 and fail on any warning.
 log "clippy build of drivers/accel/qaic_rs"
+exec 9>"$QAIC_CACHE/kbuild.lock"
+flock 9 # the build dir is shared with build-kernel.sh
 rm -f "$KBUILD"/drivers/accel/qaic_rs/*.o
 out=$RESULTS/clippy.log
 mkdir -p "$RESULTS"

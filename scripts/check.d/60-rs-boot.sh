@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# 60-rs-boot.sh - qaic_rs boots the emulated AIC100 as far as the driver goes today: probe (BARs,
-# MSI topology, accel node), MHI controller registration and power-up, SBL download over BHI, the
-# SBL channel devices, then a clean unload. Both interrupt topologies: no IOMMU (one shared
+# 60-rs-boot.sh - qaic_rs boots the emulated AIC100 to mission mode: probe (BARs, MSI topology,
+# accel node), MHI controller registration and power-up, SBL download over BHI, the Sahara client
+# serving the firmware images, mission mode (AMSS channel devices), then a clean unload. Both interrupt topologies: no IOMMU (one shared
 # vector) and an emulated IOMMU with interrupt remapping (17 vectors). Guest side:
 # tests/guest/rs-boot.sh.
 #
@@ -24,7 +24,7 @@ for c in ${RS_BOOT_CASES:-1 1-iommu}; do
 	[[ $c == *-iommu ]] && opts+=(--iommu)
 	name=rs-boot-$c
 	t="qaic_rs boot ($([[ $c == *-iommu ]] && echo "IOMMU, 17 MSI" || echo "no IOMMU, 1 MSI"))"
-	guest_run --name "$name" --cards "$cards" "${opts[@]}" --module qaic_rs \
+	guest_run --name "$name" --cards "$cards" "${opts[@]}" --control --module qaic_rs \
 		--script "$REPO/tests/guest/rs-boot.sh" --args 60 --timeout 300 || rc=1
 	dir=$(guest_dir "$name")
 	guest_record "$dir" "$t"

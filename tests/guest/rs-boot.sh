@@ -8,12 +8,15 @@
 #   pci-bound-N         the qaic_rs PCI driver bound card N
 #   msi-topology-N      no IOMMU: the single shared vector; IOMMU: 17 vectors
 #   accel-node-N        /dev/accel/accelN exists
-#   sbl-N               the MHI core downloaded the SBL over BHI and the card entered its SBL:
-#                       the SBL channel devices (mhiN_QAIC_RS_SAHARA) appeared
+#   mission-mode-N      the MHI core downloaded the SBL over BHI, the driver's Sahara client
+#                       served the firmware images, and the card entered mission mode: the AMSS
+#                       channel devices (mhiN_QAIC_RS_CONTROL) appeared and the driver said so
+#   emu-amss-N          (bench --control) the emulator agrees: EE AMSS (2), MHI M0, and it
+#                       verified every image it received
 #   no-c-client-N       no C qaic MHI client is bound to any of our channels
 #   rmmod, accel-node-gone, mhi-gone, kernel-clean
 #
-# Args: [TIMEOUT-SECONDS]  how long to wait for each card to reach its SBL (default 60)
+# Args: [TIMEOUT-SECONDS]  how long to wait for each card to reach mission mode (default 60)
 # shellcheck source=tests/guest/lib.sh
 . /qaic/lib.sh
 
@@ -41,7 +44,15 @@ for d in $devs; do
 	if [ -z "$mhi" ]; then
 		fail "sbl-$i" "no MHI controller under $d"
 	else
-		check "sbl-$i" wait_for "$wait_s" test -e "/sys/bus/mhi/devices/${mhi}_QAIC_RS_SAHARA"
+		check "mission-mode-$i" wait_for "$wait_s" sh -c \
+			"test -e /sys/bus/mhi/devices/${mhi}_QAIC_RS_CONTROL && dmesg | grep -q '$bdf: card in mission mode'"
+		if [ "$QAIC_CONTROL" = 1 ]; then
+			st=$(emu_ctl "$i" status)
+			case $st in
+			*" ee=2 mhi_state=2 "*) pass "emu-amss-$i" ;;
+			*) fail "emu-amss-$i" "emulator status: $st" ;;
+			esac
+		fi
 		bound=$(ls -d /sys/bus/mhi/devices/"${mhi}"_*/driver 2>/dev/null | wc -l)
 		check "no-c-client-$i" test "$bound" -eq 0
 		ls /sys/bus/mhi/devices/

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! The Sahara channel client: serves the firmware images the card's secondary boot loader (SBL)
+//! asks for, until it moves on to mission mode.
+//!
+//! The protocol logic is in [`crate::sahara`]; this module moves its packets over the MHI channel
+//! pair `QAIC_RS_SAHARA`. Transfer completions run in the MHI core's softirq context, where
+//! nothing may sleep, so everything that can is done at probe: the images of the table are
+//! loaded (a missing file only fails the boot if the card asks for it) and the transmit buffers
+//! are allocated.
+
+use kernel::{
+    device::{
+        Bound,
+        Core, //
+    },
+    firmware::Firmware,
+    mhi::{
+        self,
+        Buffer,
+        Direction, //
+    },
+    new_spinlock_irq,
+    prelude::*,
+    sync::SpinLockIrq,
+};
+
+use crate::sahara::{
+    self,
+    Action,
+    Reply,
+    Sahara,
+    AIC100_IMAGES,
+    MAX_PACKET_SIZE,
+    TX_BUFFERS, //
+};
+
+/// The Sahara client driver.
+pub(crate) struct SaharaDriver;
+
+kernel::mhi_device_table!(
+    SAHARA_TABLE,
+    <SaharaDriver as mhi::Driver>::IdInfo,
+    [(mhi::DeviceId::new(c"QAIC_RS_SAHARA"), ())]
+);
+
+/// The state of one Sahara session, shared by the transfer callbacks.
+struct Session {
+    /// The protocol state.
+    proto: Sahara,
+    /// Transmit buffers not lent to the device.
+    free: KVec<Buffer>,
+}
+
+/// A bound Sahara channel.
+#[pin_data]
+pub(crate) struct SaharaClient {
+    /// The images of the table, in table order; `None` where the file could not be loaded.
+    images: KVec<Option<Firmware>>,
+    #[pin]
+    session: SpinLockIrq<Session>,
+}
+
+impl SaharaClient {
+    /// Returns the loaded image `id`.
+    fn image(&self, id: u32) -> Option<&Firmware> {
+        let index = AIC100_IMAGES.iter().position(|image| image.id == id)?;
+        self.images.get(index)?.as_ref()
+    }
+
+    /// Sends `reply` from a free transmit buffer.
+    fn send(&self, dev: &mhi::Device<Bound>, session: &mut Session, reply: Reply) -> Result {
+        let mut buf = session.free.pop().ok_or(EBUSY)?;
+        let len = reply.encode(buf.spare_mut())?.len();
+        buf.set_len(len)?;
+        dev.queue::<SaharaDriver>(Direction::ToDevice, buf, false)
+            .map_err(|(e, buf)| {
+                // The vector has room: the buffer was popped from it.
+                let _ = session.free.push(buf, GFP_ATOMIC);
+                e
+            })
+    }
+
+    /// Sends `range` of image `id` as one chained transfer.
+    fn send_image(
+        &self,
+        dev: &mhi::Device<Bound>,
+        session: &mut Session,
+        data: &[u8],
+        range: core::ops::Range<usize>,
+    ) -> Result {
+        for piece in sahara::pieces(range) {
+            let mut buf = session.free.pop().ok_or(EBUSY)?;
+            let bytes = data.get(piece.range).ok_or(EINVAL)?;
+            buf.fill(bytes)?;
+            if let Err((e, buf)) = dev.queue::<SaharaDriver>(Direction::ToDevice, buf, piece.chain)
+            {
+                let _ = session.free.push(buf, GFP_ATOMIC);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on one packet from the device.
+    fn on_packet(&self, dev: &mhi::Device<Bound>, msg: &[u8]) {
+        let mut session = self.session.lock();
+        let action = match session.proto.on_message(msg) {
+            Ok(action) => action,
+            Err(bad) => {
+                dev_err!(dev.as_ref(), "ignoring a bad Sahara packet: {:?}\n", bad);
+                return;
+            }
+        };
+        let sent = match action {
+            Action::Send(reply) => self.send(dev, &mut session, reply),
+            Action::Read(req) => match self.image(req.image) {
+                None => {
+                    let reason = session.proto.load_failed(req.image);
+                    dev_err!(
+                        dev.as_ref(),
+                        "image {} ({:?}) unavailable: {:?}\n",
+                        req.image,
+                        req.path,
+                        reason
+                    );
+                    self.send(dev, &mut session, Reply::Reset)
+                }
+                Some(fw) => match sahara::read_range(fw.data().len(), req.offset, req.len) {
+                    Ok(range) => self.send_image(dev, &mut session, fw.data(), range),
+                    Err(reason) => {
+                        dev_err!(dev.as_ref(), "refusing a read: {:?}\n", reason);
+                        self.send(dev, &mut session, Reply::Reset)
+                    }
+                },
+            },
+            Action::Release {
+                image,
+                status,
+                reply,
+            } => {
+                if status != 0 {
+                    dev_err!(
+                        dev.as_ref(),
+                        "card failed image {}: status {}\n",
+                        image,
+                        status
+                    );
+                }
+                match reply {
+                    Some(reply) => self.send(dev, &mut session, reply),
+                    None => Ok(()),
+                }
+            }
+            Action::Reset(reason) => {
+                dev_err!(dev.as_ref(), "refusing a request: {:?}\n", reason);
+                self.send(dev, &mut session, Reply::Reset)
+            }
+            Action::Nothing => Ok(()),
+        };
+        if let Err(e) = sent {
+            dev_err!(dev.as_ref(), "cannot answer the card: {:?}\n", e);
+        }
+    }
+}
+
+impl mhi::Driver for SaharaDriver {
+    type IdInfo = ();
+    type Data<'bound> = SaharaClient;
+
+    const ID_TABLE: mhi::IdTable<Self::IdInfo> = &SAHARA_TABLE;
+    const BUFFER_SIZE: usize = MAX_PACKET_SIZE;
+
+    fn probe<'bound>(
+        dev: &'bound mhi::Device<Core<'_>>,
+        _info: &'bound Self::IdInfo,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            let mut images = KVec::with_capacity(AIC100_IMAGES.len(), GFP_KERNEL)?;
+            for image in &AIC100_IMAGES {
+                images.push(
+                    Firmware::request_nowarn(image.path, dev.as_ref()).ok(),
+                    GFP_KERNEL,
+                )?;
+            }
+            let mut free = KVec::with_capacity(TX_BUFFERS, GFP_KERNEL)?;
+            for _ in 0..TX_BUFFERS {
+                free.push(Buffer::new(MAX_PACKET_SIZE, GFP_KERNEL)?, GFP_KERNEL)?;
+            }
+            Ok(try_pin_init!(SaharaClient {
+                images,
+                session <- new_spinlock_irq!(Session {
+                    proto: Sahara::new(),
+                    free,
+                }),
+            }))
+        })
+    }
+
+    fn start(dev: &mhi::Device<Core<'_>>, _data: Pin<&SaharaClient>) -> Result {
+        // One receive buffer: the card sends one packet and waits for the answer.
+        let buf = Buffer::new(MAX_PACKET_SIZE, GFP_KERNEL)?;
+        dev.queue::<Self>(Direction::FromDevice, buf, false)
+            .map_err(|(e, _)| e)
+    }
+
+    fn ul_xfer(_dev: &mhi::Device<Bound>, data: Pin<&SaharaClient>, buf: Buffer, _status: Result) {
+        // The buffer is free again, whether it was sent or the channel was reset. The vector has
+        // room for every buffer allocated at probe.
+        let _ = data.session.lock().free.push(buf, GFP_ATOMIC);
+    }
+
+    fn dl_xfer(dev: &mhi::Device<Bound>, data: Pin<&SaharaClient>, buf: Buffer, status: Result) {
+        if status.is_err() {
+            // The channel is being reset: drop the buffer.
+            return;
+        }
+        data.on_packet(dev, buf.as_slice());
+        if let Err((e, _)) = dev.queue::<Self>(Direction::FromDevice, buf, false) {
+            dev_err!(
+                dev.as_ref(),
+                "cannot re-queue the receive buffer: {:?}\n",
+                e
+            );
+        }
+    }
+}
