@@ -192,6 +192,8 @@ pub enum Outcome {
 pub struct ControlService {
     /// Whether the device declares (and enforces) CRCs.
     pub crc_required: bool,
+    /// Control protocol version reported by STATUS (5.0 unless a test wants a mismatch).
+    pub version: (u16, u16),
     /// DMA bridge channel assignment.
     pub dbcs: [Option<DbcOwner>; NUM_DBC],
     /// Emulated device memory.
@@ -215,6 +217,7 @@ impl ControlService {
     pub fn new(crc_required: bool, serial: &str) -> Self {
         ControlService {
             crc_required,
+            version: (PROTO_MAJOR, PROTO_MINOR),
             dbcs: Default::default(),
             devmem: DeviceMemory::default(),
             chunks: HashMap::new(),
@@ -345,12 +348,13 @@ impl ControlService {
     }
 
     fn status(&self) -> Vec<u8> {
-        info!(target: "control", "STATUS -> version {PROTO_MAJOR}.{PROTO_MINOR}, CRC {}", if self.crc_required { "required" } else { "off" });
+        let (major, minor) = self.version;
+        info!(target: "control", "STATUS -> version {major}.{minor}, CRC {}", if self.crc_required { "required" } else { "off" });
         let mut w = Writer::new();
         w.u32(tt::STATUS_FROM_DEV)
             .u32(24)
-            .u16(PROTO_MAJOR)
-            .u16(PROTO_MINOR)
+            .u16(major)
+            .u16(minor)
             .u32(st::OK)
             .u64(self.crc_required as u64);
         w.buf

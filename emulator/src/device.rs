@@ -57,6 +57,8 @@ pub struct Options {
     pub single_msi: bool,
     /// Device requires (and checks) control-message CRCs.
     pub crc_required: bool,
+    /// Control protocol version the device reports (5.0; other values test the host's check).
+    pub control_version: (u16, u16),
     /// BHI serial number.
     pub serial: u32,
     /// Reference firmware images to compare received images with.
@@ -72,6 +74,7 @@ impl Default for Options {
         Options {
             single_msi: false,
             crc_required: true,
+            control_version: (crate::control::PROTO_MAJOR, crate::control::PROTO_MINOR),
             serial: 0x5a10_0001,
             firmware_dir: None,
             sbl_boot_delay: Duration::from_millis(5),
@@ -256,7 +259,8 @@ impl<D: Dma, I: Irq> Device<D, I> {
     /// A device at power-on (PBL, MHI state RESET).
     pub fn new(opts: Options, dma: D, irq: I) -> Self {
         let pci = PciConfig::new(opts.single_msi);
-        let control = ControlService::new(opts.crc_required, &format!("{:08X}", opts.serial));
+        let mut control = ControlService::new(opts.crc_required, &format!("{:08X}", opts.serial));
+        control.version = opts.control_version;
         let mut d = Device {
             opts,
             pci,

@@ -39,6 +39,9 @@ enum Cmd {
         /// Do not require CRCs on control messages (status flag bit 0 clear).
         #[arg(long)]
         no_crc: bool,
+        /// Control protocol version to report, MAJOR.MINOR (default 5.0; for negative tests).
+        #[arg(long, value_parser = parse_version, default_value = "5.0")]
+        control_version: (u16, u16),
         /// BHI serial number, decimal or 0x-hex (default: derived from the socket path).
         #[arg(long, value_parser = parse_u32)]
         serial: Option<u32>,
@@ -57,6 +60,16 @@ fn parse_u32(s: &str) -> Result<u32, String> {
         None => s.parse(),
     }
     .map_err(|e| format!("'{s}': {e}"))
+}
+
+fn parse_version(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('.')
+        .ok_or_else(|| format!("'{s}': expected MAJOR.MINOR"))?;
+    Ok((
+        a.parse().map_err(|e| format!("'{s}': {e}"))?,
+        b.parse().map_err(|e| format!("'{s}': {e}"))?,
+    ))
 }
 
 fn main() -> ExitCode {
@@ -84,6 +97,7 @@ fn main() -> ExitCode {
             log,
             firmware_dir,
             no_crc,
+            control_version,
             serial,
         } => {
             let spec = log
@@ -104,6 +118,7 @@ fn main() -> ExitCode {
             let opts = Options {
                 single_msi,
                 crc_required: !no_crc,
+                control_version,
                 serial,
                 firmware_dir,
                 ..Options::default()

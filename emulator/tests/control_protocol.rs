@@ -395,3 +395,16 @@ fn dma_xfer_beyond_the_device_memory_capacity_is_refused() {
     }
     assert_eq!(svc.devmem.used(), 0x100);
 }
+
+#[test]
+fn a_configured_protocol_version_is_reported_for_negative_tests() {
+    let mut o = opts();
+    o.control_version = (6, 1);
+    let mut h = Host::with_options(o);
+    h.boot_to_amss();
+    let r = h
+        .control(&control_msg(0, 0, &[status_to_dev()], true))
+        .unwrap();
+    assert_eq!(u16::from_le_bytes([r[40], r[41]]), 6);
+    assert_eq!(u16::from_le_bytes([r[42], r[43]]), 1);
+}
