@@ -23,11 +23,13 @@
 //!   policies derived from it.
 //! - [`mhi`]: the MHI controller, which boots the card.
 //! - [`boot`], [`sahara`]: the Sahara channel client that serves the firmware images.
+//! - [`control`]: the control protocol client, which brings a card online.
 //! - [`dma_bridge`]: the DMA bridge BAR.
 //! - [`accel`]: the DRM accel device.
 
 mod accel;
 mod boot;
+mod control;
 mod dma_bridge;
 mod driver;
 mod family;
@@ -55,6 +57,8 @@ struct QaicModule {
     _pci: Registration<pci::Adapter<driver::QaicDriver>>,
     #[pin]
     _sahara: Registration<kmhi::Adapter<boot::SaharaDriver>>,
+    #[pin]
+    _control: Registration<kmhi::Adapter<control::ControlDriver>>,
 }
 
 impl InPlaceModule for QaicModule {
@@ -62,6 +66,7 @@ impl InPlaceModule for QaicModule {
         try_pin_init!(Self {
             _pci <- Registration::new(MODULE_NAME, module),
             _sahara <- Registration::new(c"qaic_rs_sahara", module),
+            _control <- Registration::new(c"qaic_rs_control", module),
         })
     }
 }

@@ -31,11 +31,11 @@ for step in "$here"/check.d/*.sh; do
 		((sel)) || continue
 	fi
 	log "=== $name"
-	before=$(wc -l <"$RESULTS/counts" 2>/dev/null || echo 0)
+	before=$(wc -l 2>/dev/null <"$RESULTS/counts" || echo 0)
 	ts=$SECONDS
 	"$step" 2>&1 | tee "$RESULTS/$name.log"
 	src=${PIPESTATUS[0]}
-	after=$(wc -l <"$RESULTS/counts" 2>/dev/null || echo 0)
+	after=$(wc -l 2>/dev/null <"$RESULTS/counts" || echo 0)
 	if ((src != 0)); then
 		rc=1
 		((after > before)) && awk -v b="$before" 'NR > b && $2 > 0 {f=1} END {exit !f}' "$RESULTS/counts" ||

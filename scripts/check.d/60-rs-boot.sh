@@ -7,7 +7,8 @@
 # vector) and an emulated IOMMU with interrupt remapping (17 vectors). Guest side:
 # tests/guest/rs-boot.sh.
 #
-# RS_BOOT_CASES="1 1-iommu" selects cases (CARDS[-iommu]); that is the default.
+# RS_BOOT_CASES="1 1-iommu 1-badversion" selects cases (CARDS[-iommu|-badversion]); that is the
+# default. -badversion: the emulated card speaks control protocol 6.0 and must be refused.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,14 +19,19 @@ ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko
 [[ -f $ko ]] || { record 0 1 "rs-boot: qaic_rs.ko built"; die "$ko does not exist"; }
 
 rc=0
-for c in ${RS_BOOT_CASES:-1 1-iommu}; do
+for c in ${RS_BOOT_CASES:-1 1-iommu 1-badversion}; do
 	cards=${c%%-*}
 	opts=()
-	[[ $c == *-iommu ]] && opts+=(--iommu)
+	expect=online
+	t="qaic_rs boot (no IOMMU, 1 MSI)"
+	case $c in
+	*-iommu) opts+=(--iommu); t="qaic_rs boot (IOMMU, 17 MSI)" ;;
+	*-badversion) opts+=(--emu-arg=--control-version=6.0); expect=refused
+		t="qaic_rs boot (card with control protocol 6.0)" ;;
+	esac
 	name=rs-boot-$c
-	t="qaic_rs boot ($([[ $c == *-iommu ]] && echo "IOMMU, 17 MSI" || echo "no IOMMU, 1 MSI"))"
 	guest_run --name "$name" --cards "$cards" "${opts[@]}" --control --module qaic_rs \
-		--script "$REPO/tests/guest/rs-boot.sh" --args 60 --timeout 300 || rc=1
+		--script "$REPO/tests/guest/rs-boot.sh" --args "60 $expect" --timeout 300 || rc=1
 	dir=$(guest_dir "$name")
 	guest_record "$dir" "$t"
 	if guest_qemu_errors "$dir" >"$dir/qemu-errors"; then

@@ -13,14 +13,19 @@
 #                       channel devices (mhiN_QAIC_RS_CONTROL) appeared and the driver said so
 #   emu-amss-N          (bench --control) the emulator agrees: EE AMSS (2), MHI M0, and it
 #                       verified every image it received
-#   no-c-client-N       no C qaic MHI client is bound to any of our channels
+#   online-N            the control channel client sent STATUS and accepted the card's protocol
+#                       version: "control protocol 5.0...: card online" (with EXPECT=refused:
+#                       the card speaks another version and the driver refuses it, "card refused")
+#   no-c-client-N       only qaic_rs's own MHI clients are bound to our channels
 #   rmmod, accel-node-gone, mhi-gone, kernel-clean
 #
-# Args: [TIMEOUT-SECONDS]  how long to wait for each card to reach mission mode (default 60)
+# Args: [TIMEOUT-SECONDS [online|refused]]  how long to wait for each card to reach mission mode
+#       (default 60), and what the control-protocol handshake must end in (default online)
 # shellcheck source=tests/guest/lib.sh
 . /qaic/lib.sh
 
 wait_s=${1:-60}
+expect=${2:-online}
 
 devs=$(aic_devices)
 dmesg_mark
@@ -53,8 +58,19 @@ for d in $devs; do
 			*) fail "emu-amss-$i" "emulator status: $st" ;;
 			esac
 		fi
-		bound=$(ls -d /sys/bus/mhi/devices/"${mhi}"_*/driver 2>/dev/null | wc -l)
-		check "no-c-client-$i" test "$bound" -eq 0
+		if [ "$expect" = online ]; then
+			check "online-$i" wait_for 10 sh -c "dmesg | grep -q '${mhi}_QAIC_RS_CONTROL: control protocol 5\.0.*: card online'"
+		else
+			check "refused-$i" wait_for 10 sh -c "dmesg | grep -q '${mhi}_QAIC_RS_CONTROL: card refused, unusable until reset: Version'"
+		fi
+		# Only our own clients (qaic_rs_sahara, qaic_rs_control, ...) may be bound.
+		foreign=
+		for l in /sys/bus/mhi/devices/"${mhi}"_*/driver; do
+			[ -e "$l" ] || continue
+			drv=$(basename "$(readlink "$l")")
+			case $drv in qaic_rs_*) ;; *) foreign="$foreign $drv" ;; esac
+		done
+		check "no-c-client-$i" test -z "$foreign"
 		ls /sys/bus/mhi/devices/
 	fi
 	i=$((i + 1))
