@@ -37,14 +37,6 @@
 //! The packet layouts, codes and host rules are those of the project's Sahara datasheet
 //! (`spec/sahara.md`); the AIC100 image table is its section 4.1.
 
-#![cfg_attr(
-    not(CONFIG_DRM_ACCEL_QAIC_RS_KUNIT_TEST),
-    expect(
-        dead_code,
-        reason = "the Sahara MHI client that drives this is not written yet"
-    )
-)]
-
 use core::ops::Range;
 
 use kernel::{
@@ -163,12 +155,7 @@ pub(crate) static AIC100_IMAGES: [Image; 8] = [
 
 /// Returns the firmware file of AIC100 image `id`, or `None` if there is no such image.
 pub(crate) fn aic100_image_path(id: u32) -> Option<&'static CStr> {
-    image_path(&AIC100_IMAGES, id)
-}
-
-/// Returns the firmware file of image `id` in `images`, or `None` if there is no such image.
-fn image_path(images: &[Image], id: u32) -> Option<&'static CStr> {
-    images.iter().find(|i| i.id == id).map(|i| i.path)
+    AIC100_IMAGES.iter().find(|i| i.id == id).map(|i| i.path)
 }
 
 /// The `mode` field of HELLO, which HELLO_RESP echoes.
@@ -531,8 +518,6 @@ pub(crate) enum Action {
 ///
 /// TODO: the AIC200 has its own image table and streams READ_DATA answers of any length.
 pub(crate) struct Sahara {
-    /// The image table.
-    images: &'static [Image],
     /// The open image, if any.
     open: Option<u32>,
 }
@@ -540,13 +525,14 @@ pub(crate) struct Sahara {
 impl Sahara {
     /// Creates the host side of a session for an AIC100 or AIC080, with no image open.
     pub(crate) const fn new() -> Self {
-        Self {
-            images: &AIC100_IMAGES,
-            open: None,
-        }
+        Self { open: None }
     }
 
     /// Returns the open image, if any.
+    #[cfg_attr(
+        not(CONFIG_DRM_ACCEL_QAIC_RS_KUNIT_TEST),
+        expect(dead_code, reason = "only the KUnit tests look at it so far")
+    )]
     pub(crate) fn open_image(&self) -> Option<u32> {
         self.open
     }
@@ -589,7 +575,7 @@ impl Sahara {
             }
             _ => {}
         }
-        let Some(path) = image_path(self.images, image) else {
+        let Some(path) = aic100_image_path(image) else {
             return Action::Reset(ResetReason::UnknownImage(image));
         };
         self.open = Some(image);
