@@ -356,20 +356,20 @@ impl Reply {
     /// [`EMSGSIZE`] if `buf` is shorter than [`Reply::len`].
     pub(crate) fn encode(self, buf: &mut [u8]) -> Result<&[u8]> {
         let len = self.len();
-        let mut words = [0u32; HELLO_LEN / 4];
-        let (cmd, body): (u32, &[u32]) = match self {
-            Self::HelloResp(mode) => (cmd::HELLO_RESP, &[VERSION, VERSION, 0, mode.raw()]),
-            Self::Done => (cmd::DONE, &[]),
-            Self::Reset => (cmd::RESET, &[]),
-        };
         let length = u32::try_from(len).map_err(|_| EMSGSIZE)?;
-        for (w, v) in words
-            .iter_mut()
-            .zip(Iterator::chain([cmd, length].iter(), body))
-        {
-            *w = *v;
-        }
+        // The words after the header; the rest of the packet is zero.
+        let body: &[u32] = match self {
+            Self::HelloResp(mode) => &[VERSION, VERSION, 0, mode.raw()],
+            Self::Done | Self::Reset => &[],
+        };
+        let cmd = match self {
+            Self::HelloResp(_) => cmd::HELLO_RESP,
+            Self::Done => cmd::DONE,
+            Self::Reset => cmd::RESET,
+        };
         let out = buf.get_mut(..len).ok_or(EMSGSIZE)?;
+        out.fill(0);
+        let words = Iterator::chain([cmd, length].into_iter(), body.iter().copied());
         for (dst, w) in out.chunks_exact_mut(4).zip(words) {
             dst.copy_from_slice(&w.to_le_bytes());
         }
