@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# 65-rs-lifecycle.sh - qaic_rs over its whole life on the emulated AIC100, beyond the one boot of
+# 60-rs-boot: coexistence with the C qaic (one after the other on the same card, and both loaded
+# at once on two cards without any MHI client binding across), insmod/rmmod cycles that leave
+# nothing behind and do not grow memory, missing firmware (no SBL, a missing Sahara image), a
+# corrupted image, SYS_ERR while the card is halted in SBL, during the Sahara transfer and in
+# mission mode, removal during the boot. Guest side: tests/guest/rs-lifecycle.sh (one mode per
+# run; what each checks is described there).
+#
+# RS_LIFECYCLE_CASES="coexist cycles firmware syserr" selects cases; that is the default.
+# RS_LIFECYCLE_CYCLES=10 sets the number of insmod/rmmod cycles.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/guest.sh
+. "$here/guest.sh"
+
+ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko
+[[ -f $ko ]] || { record 0 1 "rs-lifecycle: qaic_rs.ko built"; die "$ko does not exist"; }
+
+tmp=$(mktemp -d) || die "mktemp failed"
+trap 'rm -rf "$tmp"' EXIT
+
+# The syserr hook: follow emu0.log; the moment the emulator starts loading Sahara image 1 (card
+# in SBL, 7 more images to go) freeze QEMU (SIGSTOP: the guest stops answering, so the Sahara
+# exchange waits), send sys-err, wait until the emulator has entered SYS_ERR, let QEMU go on.
+# Without the freeze the SYS_ERR races the ~50 ms Sahara transfer and loses on a loaded machine.
+LC_SYSERR_HOOK=$(cat <<'EOF'
+	use IO::Socket::UNIX; use Time::HiRes qw(sleep time);
+	my ($dir) = @ARGV; my $end = time + 240; my ($fh, $part) = (undef, "");
+	my @qemu;
+	sub resume { kill "CONT", @qemu if @qemu; @qemu = () }
+	$SIG{TERM} = sub { resume(); exit 1 };
+	until (open($fh, "<", "$dir/emu0.log")) { exit 1 if time > $end; sleep 0.05 }
+	while (time < $end) {
+		my $l = <$fh>;
+		if (!defined $l) { sleep 0.002; seek($fh, 0, 1); next }
+		$l = $part . $l; $part = "";
+		if ($l !~ /\n$/) { $part = $l; next }
+		next unless $l =~ /loading image 1 \(/;
+		print "saw: $l";
+		@qemu = grep { /^\d+$/ } split /\s+/, qx(pgrep -f "qemu-system-x86_64 .*$dir/emu0.sock");
+		kill "STOP", @qemu or print "no QEMU process to freeze\n";
+		my $s = IO::Socket::UNIX->new(Peer => "$dir/emu0.ctl") or do { resume(); die "connect: $!\n" };
+		print $s "sys-err\n"; my $a = <$s>;
+		print "sent sys-err, answer: $a";
+		my $t = time + 5;
+		while (time < $t) {
+			last if qx(grep -c "entering SYS_ERR" "$dir/emu0.log") > 0;
+			sleep 0.01;
+		}
+		resume(); print "QEMU resumed\n"; exit 0;
+	}
+	print "the emulator never loaded image 1\n"; exit 1;
+EOF
+)
+export LC_SYSERR_HOOK
+
+# check_run NAME TITLE: record the guest's checks and the host-side ones of a finished run
+check_run() {
+	local dir t=$2 bad=0
+	dir=$(guest_dir "$1")
+	guest_record "$dir" "$t"
+	if guest_kernel_problems "$dir" >"$dir/kernel-problems"; then
+		record 0 1 "$t: guest kernel log clean"
+		warn "$t: the guest kernel log has:"
+		head -n 20 "$dir/kernel-problems" >&2
+		bad=1
+	else
+		record 1 0 "$t: guest kernel log clean"
+	fi
+	if guest_qemu_errors "$dir" >"$dir/qemu-errors"; then
+		record 0 1 "$t: no QEMU/vfio-user errors"
+		head -n 10 "$dir/qemu-errors" >&2
+		bad=1
+	else
+		record 1 0 "$t: no QEMU/vfio-user errors"
+	fi
+	((bad == 0))
+}
+
+rc=0
+n=${RS_LIFECYCLE_CYCLES:-10}
+for c in ${RS_LIFECYCLE_CASES:-coexist cycles firmware syserr}; do
+	name=rs-lifecycle-$c
+	# kunit.enable=0: qaic_rs's KUnit suites (their verdict is 20-smoke's) would run at every
+	# insmod, which then returns only after them, when the boot is long over (the syserr case
+	# removes the driver during the boot) and with their allocations in the memory counters
+	opts=(--name "$name" --control --module qaic_rs --script "$REPO/tests/guest/rs-lifecycle.sh"
+		--cmdline kunit.enable=0 --timeout 300)
+	case $c in
+	coexist)
+		t="rs-lifecycle coexist (qaic_rs and qaic, 2 cards)"
+		opts+=(--cards 2 --module qaic --args coexist)
+		;;
+	cycles)
+		t="rs-lifecycle $n insmod/rmmod cycles"
+		opts+=(--cards 1 --args "cycles $n" --timeout 600)
+		;;
+	firmware)
+		t="rs-lifecycle missing and bad firmware"
+		g_build_emulator
+		rm -rf "$tmp/all" "$tmp/fw"
+		if ! "$AIC100_EMU" gen-firmware --out "$tmp/all" >"$tmp/gen.log" 2>&1; then
+			record 0 1 "$t: aic100-emu gen-firmware"
+			cat "$tmp/gen.log" >&2
+			rc=1
+			continue
+		fi
+		mkdir "$tmp/fw"
+		for f in "$tmp"/all/*; do
+			case ${f##*/} in sbl.bin | fw4.bin) ;; *) cp "$f" "$tmp/fw/" ;; esac
+		done
+		opts+=(--cards 1 --args firmware --firmware "$tmp/fw"
+			--file "$tmp/all/sbl.bin:/qaic/spare/sbl.bin" --file "$tmp/all/fw4.bin:/qaic/spare/fw4.bin")
+		;;
+	syserr)
+		t="rs-lifecycle SYS_ERR during boot and in mission mode"
+		# shellcheck disable=SC2016  # expanded by the hook's shell
+		opts+=(--cards 1 --args syserr --emu-log sahara
+			--hook 'exec perl -e "$LC_SYSERR_HOOK" "$GUEST_RUN_DIR"')
+		;;
+	*)
+		record 0 1 "rs-lifecycle: unknown case $c"
+		rc=1
+		continue
+		;;
+	esac
+	guest_run "${opts[@]}" || rc=1
+	dir=$(guest_dir "$name")
+	check_run "$name" "$t" || rc=1
+	case $c in
+	cycles)
+		sed -n 's/^QAIC-MEM: /memory growth: /p' "$dir/guest.log" >&2
+		;;
+	syserr)
+		# the injected SYS_ERR must have hit the card during the Sahara transfer (EE 1 = SBL)
+		first=$(grep -m 1 'entering SYS_ERR' "$dir/emu0.log")
+		if [[ $first == *"(EE 1)"* ]] && grep -q '^sent sys-err, answer: ok' "$dir/hook.log"; then
+			record 1 0 "$t: hook injected SYS_ERR while the card was in SBL"
+		else
+			record 0 1 "$t: hook injected SYS_ERR while the card was in SBL (emulator: '${first:-no SYS_ERR}'; hook: $(tr '\n' ' ' <"$dir/hook.log" 2>/dev/null))"
+			rc=1
+		fi
+		;;
+	esac
+	[[ $(guest_verdict "$dir") == PASS ]] || rc=1
+	((rc == 0)) || warn "$name: failures; logs in $dir (guest.log, emu*.log, dmesg.log, hook.log)"
+done
+exit "$rc"
