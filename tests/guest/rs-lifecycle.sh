@@ -123,9 +123,11 @@ cross_bound() {
 		[ -e "$_l" ] || continue
 		_dev=${_l%/driver}
 		_dev=${_dev##*/}
-		_drv=$(readlink "$_l")
+		_drv=$(readlink "$_l") || continue # unbound meanwhile
 		_drv=${_drv##*/}
-		_mod=$(readlink "$_l/module")
+		# the driver's own module link: unlike $_l/module it does not vanish when the
+		# device is unbound between the two readlinks (built-in drivers have none)
+		_mod=$(readlink "/sys/bus/mhi/drivers/$_drv/module")
 		_mod=${_mod##*/}
 		case $_dev in
 		*_QAIC_RS_*) [ "$_mod" = qaic_rs ] || echo "$_dev bound to $_drv (module '${_mod}')" ;;
@@ -140,9 +142,10 @@ bindings() {
 	for _l in /sys/bus/mhi/devices/*/driver; do
 		[ -e "$_l" ] || continue
 		_dev=${_l%/driver}
-		_drv=$(readlink "$_l")
-		_mod=$(readlink "$_l/module")
-		echo "${_dev##*/}=${_drv##*/}(${_mod##*/})"
+		_drv=$(readlink "$_l") || continue
+		_drv=${_drv##*/}
+		_mod=$(readlink "/sys/bus/mhi/drivers/$_drv/module")
+		echo "${_dev##*/}=$_drv(${_mod##*/})"
 	done
 	return 0
 }
@@ -243,18 +246,24 @@ mode_coexist() {
 	echo qaic >"$d1/driver_override"
 	dmesg_mark
 	pci_mark
-	check both-rs-insmod load_module qaic_rs || return 1
-	check both-c-insmod load_module qaic || return 1
 	: >/tmp/cross
 	: >/tmp/seen
-	# sample the bindings while both cards boot (SBL: the Sahara clients of both drivers)
-	end=$(($(cut -d. -f1 /proc/uptime) + 60))
-	while ! { rs_mission "$d0" && c_online "$d1"; }; do
-		cross_bound >>/tmp/cross
-		bindings >>/tmp/seen
-		[ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ] || break
-		sleep 0.05
-	done
+	rm -f /tmp/stop-sampling
+	# sample the bindings in the background, without pause, while both cards boot (in SBL the
+	# Sahara clients of both drivers are bound, for some 50 ms)
+	(
+		while [ ! -e /tmp/stop-sampling ]; do
+			cross_bound >>/tmp/cross
+			bindings >>/tmp/seen
+		done
+	) &
+	sampler=$!
+	check both-rs-insmod load_module qaic_rs || return 1
+	check both-c-insmod load_module qaic || return 1
+	wait_for 60 rs_mission "$d0"
+	wait_for 60 c_online "$d1"
+	touch /tmp/stop-sampling
+	wait "$sampler"
 	cross_bound >>/tmp/cross
 	bindings >>/tmp/seen
 	check both-rs-bound-0 test "$(pci_driver_of "$d0")" = qaic_rs
