@@ -41,6 +41,8 @@
 #   amss-syserr-*  a SYS_ERR in mission mode: reported, back to mission mode
 #   rmmod-early-*  card reset to PBL, insmod, rmmod as soon as the SBL channels appear (removal
 #                  during the boot)
+#   bhi-fail-*     card reset to PBL, emulator fail-next-bhi: the SBL download fails (MHI core
+#                  message), no mission mode, rmmod clean; bhi-retry-*: the next insmod boots
 # Every mode ends with the kernel log check (no WARNING/BUG/Oops/...).
 #
 # "Reset to PBL" / "cold": with no driver bound, the guest writes SOC_RESET_REQ (BAR0 + 0xb0)
@@ -524,6 +526,25 @@ mode_syserr() {
 	check rmmod-early-in-sbl busy_wait_exists "/sys/bus/mhi/devices/$(mhi_of "$d")_QAIC_RS_SAHARA"
 	unloaded rmmod-early qaic_rs "$d"
 	dmesg_since | grep -E 'qaic_rs|mhi'
+
+	# the card rejects the SBL download (BHI error status): no boot, clean rmmod; the next
+	# insmod boots the card (still in PBL) normally
+	check bhi-fail-reset soc_reset "$d" 0
+	check bhi-fail-inject emu_ctl 0 fail-next-bhi
+	dmesg_mark
+	pci_mark
+	check bhi-fail-insmod load_module qaic_rs || return 1
+	check bhi-fail-reported wait_for 30 logged "mhi[0-9]+: (Image transfer failed|MHI did not load image over BHI)"
+	sleep 1
+	dmesg_since | grep -E 'qaic_rs|mhi'
+	check bhi-fail-no-mission sh -c "! ls /sys/bus/mhi/devices/ | grep -q _QAIC_RS_CONTROL"
+	check bhi-fail-emu-pbl emu_ee 0 0
+	unloaded bhi-fail qaic_rs "$d"
+	dmesg_mark
+	pci_mark
+	check bhi-retry-insmod load_module qaic_rs || return 1
+	check bhi-retry-mission wait_for 60 rs_mission "$d"
+	unloaded bhi-retry qaic_rs "$d"
 	all_gone syserr-all-gone
 }
 
