@@ -59,7 +59,8 @@ kernel::pci_device_table!(
 /// Fields drop in declaration order, which is the teardown order: user space is cut off first
 /// (the DRM registration unplugs the device and waits for running ioctls), then the card is
 /// powered down and the MHI controller unregistered (which also unmaps the MHI BAR), then the
-/// interrupt vectors are freed and the DMA bridge BAR unmapped.
+/// interrupt vectors are freed, the DMA bridge BAR unmapped, and last the device's bus mastering
+/// is turned off and the device disabled.
 #[pin_data]
 pub(crate) struct Qaic<'bound> {
     _drm: drm::Registration<'bound, QaicDrm>,
@@ -68,6 +69,7 @@ pub(crate) struct Qaic<'bound> {
     irqs: IrqVectorRegistration<'bound>,
     _dbc: pci::Bar<'bound, DBC_BAR_SIZE>,
     family: &'static Family,
+    _enabled: pci::Enabled<'bound>,
 }
 
 impl pci::Driver for QaicDriver {
@@ -89,9 +91,9 @@ impl pci::Driver for QaicDriver {
             }
 
             check_bars(pdev, family)?;
-            pdev.enable_device_mem()
+            let enabled = pdev
+                .enable_mem_and_master()
                 .inspect_err(|e| dev_err!(pdev, "cannot enable the device: {:?}\n", e))?;
-            pdev.set_master();
 
             // SAFETY: the device is still being probed: no DMA allocation or mapping for it can
             // run concurrently.
@@ -126,6 +128,7 @@ impl pci::Driver for QaicDriver {
 
             Ok(try_pin_init!(Qaic {
                 // Resources first: fields are initialised in the order listed here.
+                _enabled: enabled,
                 irqs,
                 _dbc: dbc,
                 family,

@@ -77,6 +77,19 @@ module! {
     authors: ["The qaic-rs developers"],
     description: "Qualcomm Cloud AI 100 accelerator driver (Rust)",
     license: "GPL",
+    // The SBL (mhi.rs) and the images of the Sahara table (sahara.rs); 05-kernel-style checks
+    // that this list and the tables agree.
+    firmware: [
+        "qcom/aic100/sbl.bin",
+        "qcom/aic100/fw1.bin",
+        "qcom/aic100/fw2.bin",
+        "qcom/aic100/fw4.bin",
+        "qcom/aic100/fw5.bin",
+        "qcom/aic100/fw6.bin",
+        "qcom/aic100/fw8.bin",
+        "qcom/aic100/fw9.bin",
+        "qcom/aic100/fw10.bin",
+    ],
     params: {
         mhi_timeout_ms: u32 {
             default: 2000,

@@ -36,4 +36,16 @@ else
 	record 0 1 "clippy: qaic_rs without warnings"
 	rc=1
 fi
+# 3. modinfo lists every firmware file the driver can ask for: the SBL and the Sahara table.
+ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko
+want=$(grep -ohE 'c"qcom/aic100/[a-z0-9_]+\.bin"' "$REPO/mhi.rs" "$REPO/sahara.rs" |
+	sed 's/^c"//; s/"$//' | sort -u)
+have=$(modinfo -F firmware "$ko" 2>/dev/null | sort -u)
+if [[ -n $want && $want == "$have" ]]; then
+	record 1 0 "modinfo firmware list matches the driver's tables"
+else
+	echo "firmware in the tables:"; echo "$want"; echo "modinfo:"; echo "$have"
+	record 0 1 "modinfo firmware list matches the driver's tables"
+	rc=1
+fi
 exit "$rc"
