@@ -89,6 +89,11 @@ impl SaharaClient {
         data: &[u8],
         range: core::ops::Range<usize>,
     ) -> Result {
+        // Never start a chained transfer that cannot be finished: the device would wait for
+        // its end.
+        if session.free.len() < sahara::pieces(range.clone()).count() {
+            return Err(EBUSY);
+        }
         for piece in sahara::pieces(range) {
             let mut buf = session.free.pop().ok_or(EBUSY)?;
             let bytes = data.get(piece.range).ok_or(EINVAL)?;
