@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash
 #
 # lib.sh - pinned versions, cache locations and helpers shared by the qaic-rs scripts.
 # Sourced, never executed.

@@ -55,7 +55,7 @@ aptx_update() {
 # fetch_deb PKG VERSION SHA256: download the pinned version into $QAIC_CACHE/dl, or, if the archive
 # no longer has it, the newest version of the same package with a loud warning. Prints the path.
 fetch_deb() {
-	local pkg=$1 ver=$2 sum=$3 f
+	local pkg=$1 ver=$2 f
 	f=$(compgen -G "$QAIC_CACHE/dl/${pkg}_${ver//:/%3a}_*.deb" | head -1 || true)
 	if [[ -z $f ]]; then
 		aptx_update
@@ -69,7 +69,6 @@ fetch_deb() {
 			warn "############################################################"
 			(cd "$QAIC_CACHE/dl" && aptx download "$pkg=$newest" >&2)
 			ver=$newest
-			sum=
 		fi
 		f=$(compgen -G "$QAIC_CACHE/dl/${pkg}_${ver//:/%3a}_*.deb" | head -1)
 	fi

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=sh
 #
 # Guest side of the qaic_rs boot test (scripts/check.d/60-rs-boot.sh): qaic_rs against the
 # emulated AIC100 card(s), as far as the driver boots the card today.
