@@ -51,7 +51,8 @@
 #
 # As a library (`. scripts/guest.sh`): guest_run [options] (same as the command, in a subshell),
 # guest_dir NAME, guest_verdict DIR, guest_record DIR PREFIX, guest_kernel_problems DIR,
-# guest_qemu_errors DIR, guest_ktap DIR NAME, guest_kernel_release BZIMAGE. See Documentation/testing.rst, "Guest bench".
+# guest_qemu_errors DIR, guest_record_kernel_clean DIR TITLE, guest_record_qemu_clean DIR TITLE,
+# guest_ktap DIR NAME, guest_kernel_release BZIMAGE. See Documentation/testing.rst, "Guest bench".
 
 GUEST_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
@@ -107,6 +108,30 @@ guest_kernel_problems() {
 # left out); non-zero when there are none
 guest_qemu_errors() {
 	grep -v -E '^qemu-system-x86_64: .*warning: |^$' "$1/qemu.log" 2>/dev/null
+}
+
+# guest_record_kernel_clean DIR TITLE: record "TITLE: guest kernel log clean"; on failure show
+# the offending lines and return non-zero
+guest_record_kernel_clean() {
+	if guest_kernel_problems "$1" >"$1/kernel-problems"; then
+		record 0 1 "$2: guest kernel log clean"
+		warn "$2: the guest kernel log has:"
+		head -n 20 "$1/kernel-problems" >&2
+		return 1
+	fi
+	record 1 0 "$2: guest kernel log clean"
+}
+
+# guest_record_qemu_clean DIR TITLE: record "TITLE: no QEMU/vfio-user errors"; on failure show
+# QEMU's error lines and return non-zero
+guest_record_qemu_clean() {
+	if guest_qemu_errors "$1" >"$1/qemu-errors"; then
+		record 0 1 "$2: no QEMU/vfio-user errors"
+		warn "$2: QEMU reported:"
+		head -n 10 "$1/qemu-errors" >&2
+		return 1
+	fi
+	record 1 0 "$2: no QEMU/vfio-user errors"
 }
 
 # guest_kernel_release BZIMAGE: the release string in the image's setup header (the x86 boot

@@ -64,14 +64,7 @@ if [[ $kunit == kunit && -s $ktap ]]; then
 	((f == 0)) || rc=1
 fi
 
-if guest_kernel_problems "$dir" >"$dir/kernel-problems"; then
-	record 0 1 "$t: guest kernel log clean"
-	warn "the guest kernel log has:"
-	head -n 20 "$dir/kernel-problems" >&2
-	rc=1
-else
-	record 1 0 "$t: guest kernel log clean"
-fi
+guest_record_kernel_clean "$dir" "$t" || rc=1
 
 ((rc == 0)) || warn "smoke test failed; logs in $dir (guest.log = serial console)"
 exit "$rc"

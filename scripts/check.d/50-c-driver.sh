@@ -49,22 +49,8 @@ for c in ${C_DRIVER_CASES:-1 1-iommu 2}; do
 		--script "$REPO/tests/guest/c-driver-bringup.sh" --args 120 --timeout 420 || rc=1
 	dir=$(guest_dir "$name")
 	guest_record "$dir" "$t"
-	if guest_kernel_problems "$dir" >"$dir/kernel-problems"; then
-		record 0 1 "$t: guest kernel log clean"
-		warn "the guest kernel log has:"
-		head -n 20 "$dir/kernel-problems" >&2
-		rc=1
-	else
-		record 1 0 "$t: guest kernel log clean"
-	fi
-	if guest_qemu_errors "$dir" >"$dir/qemu-errors"; then
-		record 0 1 "$t: no QEMU/vfio-user errors"
-		warn "QEMU reported:"
-		head -n 10 "$dir/qemu-errors" >&2
-		rc=1
-	else
-		record 1 0 "$t: no QEMU/vfio-user errors"
-	fi
+	guest_record_kernel_clean "$dir" "$t" || rc=1
+	guest_record_qemu_clean "$dir" "$t" || rc=1
 	((rc == 0)) || warn "$name failed; logs in $dir (guest.log, emu*.log, dmesg.log)"
 done
 exit "$rc"

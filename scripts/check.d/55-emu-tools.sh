@@ -17,12 +17,6 @@ for tool in probe faults; do
 	"$REPO/emulator/tools/run-emu-$tool.sh" || rc=1
 	dir=$(guest_dir "emu-$tool")
 	guest_record "$dir" "emulator $tool (C driver)"
-	if guest_kernel_problems "$dir" >"$dir/kernel-problems"; then
-		record 0 1 "emulator $tool (C driver): guest kernel log clean"
-		head -n 20 "$dir/kernel-problems" >&2
-		rc=1
-	else
-		record 1 0 "emulator $tool (C driver): guest kernel log clean"
-	fi
+	guest_record_kernel_clean "$dir" "emulator $tool (C driver)" || rc=1
 done
 exit "$rc"

@@ -34,13 +34,7 @@ for c in ${RS_BOOT_CASES:-1 1-iommu 1-badversion}; do
 		--script "$REPO/tests/guest/rs-boot.sh" --args "60 $expect" --timeout 300 || rc=1
 	dir=$(guest_dir "$name")
 	guest_record "$dir" "$t"
-	if guest_qemu_errors "$dir" >"$dir/qemu-errors"; then
-		record 0 1 "$t: no QEMU/vfio-user errors"
-		head -n 10 "$dir/qemu-errors" >&2
-		rc=1
-	else
-		record 1 0 "$t: no QEMU/vfio-user errors"
-	fi
+	guest_record_qemu_clean "$dir" "$t" || rc=1
 	((rc == 0)) || warn "$name failed; logs in $dir (guest.log, emu*.log, dmesg.log)"
 done
 exit "$rc"

@@ -63,21 +63,8 @@ check_run() {
 	local dir t=$2 bad=0
 	dir=$(guest_dir "$1")
 	guest_record "$dir" "$t"
-	if guest_kernel_problems "$dir" >"$dir/kernel-problems"; then
-		record 0 1 "$t: guest kernel log clean"
-		warn "$t: the guest kernel log has:"
-		head -n 20 "$dir/kernel-problems" >&2
-		bad=1
-	else
-		record 1 0 "$t: guest kernel log clean"
-	fi
-	if guest_qemu_errors "$dir" >"$dir/qemu-errors"; then
-		record 0 1 "$t: no QEMU/vfio-user errors"
-		head -n 10 "$dir/qemu-errors" >&2
-		bad=1
-	else
-		record 1 0 "$t: no QEMU/vfio-user errors"
-	fi
+	guest_record_kernel_clean "$dir" "$t" || bad=1
+	guest_record_qemu_clean "$dir" "$t" || bad=1
 	((bad == 0))
 }
 
