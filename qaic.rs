@@ -24,6 +24,7 @@
 //! - [`mhi`]: the MHI controller, which boots the card.
 //! - [`boot`], [`sahara`]: the Sahara channel client that serves the firmware images.
 //! - [`control`]: the control protocol client, which brings a card online.
+//! - [`manage`]: MANAGE messages, from the user format to the wire and back.
 //! - [`dma_bridge`]: the DMA bridge BAR.
 //! - [`accel`]: the DRM accel device.
 
@@ -33,6 +34,7 @@ mod control;
 mod dma_bridge;
 mod driver;
 mod family;
+mod manage;
 mod mhi;
 mod sahara;
 
