@@ -22,7 +22,10 @@ use kernel::{
     },
     new_spinlock_irq,
     prelude::*,
-    sync::SpinLockIrq,
+    sync::{
+        Arc,
+        SpinLockIrq, //
+    },
 };
 
 use crate::sahara::{
@@ -202,7 +205,11 @@ impl mhi::Driver for SaharaDriver {
         })
     }
 
-    fn start(dev: &mhi::Device<Core<'_>>, _data: Pin<&SaharaClient>) -> Result {
+    fn start(
+        dev: &mhi::Device<Core<'_>>,
+        _data: Pin<&SaharaClient>,
+        _channels: &Arc<mhi::Channels<Self>>,
+    ) -> Result {
         // One receive buffer: the card sends one packet and waits for the answer.
         let buf = Buffer::new(MAX_PACKET_SIZE, GFP_KERNEL)?;
         dev.queue::<Self>(Direction::FromDevice, buf, false)

@@ -22,7 +22,10 @@ use kernel::{
     },
     new_spinlock_irq,
     prelude::*,
-    sync::SpinLockIrq,
+    sync::{
+        Arc,
+        SpinLockIrq, //
+    },
 };
 
 /// `magic_number` of every message: "QAIC" in little-endian byte order.
@@ -238,7 +241,11 @@ impl mhi::Driver for ControlDriver {
         })
     }
 
-    fn start(dev: &mhi::Device<Core<'_>>, data: Pin<&Control>) -> Result {
+    fn start(
+        dev: &mhi::Device<Core<'_>>,
+        data: Pin<&Control>,
+        _channels: &Arc<mhi::Channels<Self>>,
+    ) -> Result {
         let seq = data.state.lock().seq;
         let request = StatusRequest::new(seq);
 
