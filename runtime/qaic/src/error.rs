@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::manage::ManageResponse;
 use crate::nnc::{NncCommand, NncStatus};
 use crate::uapi;
+use crate::workload::WorkloadError;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -212,6 +213,20 @@ pub enum Error {
     /// The device does not offer what was asked for.
     #[error("not supported by this device: {0}")]
     Unsupported(String),
+    /// A workload, its network image or its constants break the rules of
+    /// the compute stand-in's format (`Documentation/workload.rst`).
+    #[error("workload: {0}")]
+    Workload(#[from] WorkloadError),
+    /// The device computed a different output than the CPU reference.
+    #[error("output {actual:?} differs from the CPU reference {expected:?} (input {input:?})")]
+    OutputMismatch {
+        /// The input of the request.
+        input: Vec<i8>,
+        /// What the CPU reference computed.
+        expected: Vec<i8>,
+        /// What the device returned.
+        actual: Vec<i8>,
+    },
 }
 
 impl Error {

@@ -13,7 +13,11 @@
 //!   activation and deactivation;
 //! * buffer objects ([`Bo`]): creation, zero-copy access through `mmap`,
 //!   slicing for the DMA bridge ([`Slice`], [`Sem`], doorbells), execution,
-//!   partial execution, waiting with a timeout and performance statistics.
+//!   partial execution, waiting with a timeout and performance statistics;
+//! * programs for the emulated card's compute stand-in ([`program`],
+//!   [`workload`], [`elf`]): a quantized int8 MLP in an ELF network image,
+//!   loaded, activated and run through the real commands and ioctls, with
+//!   a CPU reference to check the device's results.
 //!
 //! Errors are an [`Error`] that carries the failing ioctl and its `errno`.
 //! All `unsafe` code lives in one private module (`ioctl`).
@@ -62,13 +66,16 @@
 
 pub mod bo;
 pub mod device;
+pub mod elf;
 pub mod error;
 mod ioctl;
 pub mod manage;
 pub mod nnc;
+pub mod program;
 pub mod sysfs;
 pub mod uapi;
 mod wire;
+pub mod workload;
 
 pub use bo::{Bo, Direction, DoorbellWidth, PerfStats, Sem, SemCmd, Slice};
 pub use device::{
@@ -76,3 +83,5 @@ pub use device::{
 };
 pub use error::{Errno, Error, Ioctl, Result};
 pub use manage::{ManageMsg, ManageResponse, Transaction};
+pub use program::{LoadedProgram, Program, Request};
+pub use workload::{Workload, WorkloadError};
