@@ -1,38 +1,47 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `qaic bench`: throughput and latency of execute + wait.
 //!
-//! Each request is one input buffer object copied to device memory and one
-//! output buffer object copied back from the same device address, queued
-//! with one EXECUTE_BO and completed with WAIT_BO. The output is compared
-//! with the input, so a device that does not really move the data fails the
-//! benchmark instead of producing numbers.
+//! By default each request is one inference of a loaded network (the
+//! example network, `--shape` or `--elf`): the input buffer object goes to
+//! device memory and rings the input doorbell, the output buffer object
+//! waits for the result and copies it back, queued with one EXECUTE_BO and
+//! completed with WAIT_BO; every output is checked against the CPU
+//! reference. With `--loopback` each request copies one buffer object to
+//! device memory and a second one back from the same address, and the data
+//! read back is compared with what was written. Either way, a device that
+//! does not really do the work fails the benchmark instead of producing
+//! numbers.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use qaic::nnc::ActivationState;
+use qaic::program::LoadedProgram;
+use qaic::workload::Rng;
 use qaic::{Bo, Device, Direction, Error, LoadElfOptions, ManageMsg, Result, Slice};
 
-use crate::DeviceArg;
+use crate::{DeviceArg, NetworkArgs};
 
 /// Options of `qaic bench`.
 #[derive(Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     dev: DeviceArg,
-    /// Network image to load and activate for the channel. Without it a
-    /// bare channel is activated through MANAGE and --dev-addr is required.
-    #[arg(long)]
-    elf: Option<PathBuf>,
+    #[command(flatten)]
+    net: NetworkArgs,
+    /// Measure plain DMA instead of inferences: copy a buffer object to
+    /// device memory and back. The channel comes from activating --elf, or
+    /// from a bare activate transaction with --dev-addr.
+    #[arg(long, conflicts_with_all = ["shape", "seed", "constants"])]
+    loopback: bool,
     /// Device address of the loopback area (default: the activation's DDR base).
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = parse_size, requires = "loopback")]
     dev_addr: Option<u64>,
-    /// Bytes per buffer object (suffixes k, m accepted).
-    #[arg(long, default_value = "4k", value_parser = parse_size)]
-    bo_size: u64,
+    /// Bytes per buffer object with --loopback (suffixes k, m accepted; default 4k).
+    #[arg(long, value_parser = parse_size, requires = "loopback")]
+    bo_size: Option<u64>,
     /// Requests in flight per thread.
     #[arg(long, default_value_t = 4)]
     queue_depth: u32,
@@ -48,6 +57,12 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl BenchArgs {
+    fn bo_size(&self) -> u64 {
+        self.bo_size.unwrap_or(4096)
+    }
 }
 
 fn parse_size(s: &str) -> std::result::Result<u64, String> {
@@ -127,8 +142,18 @@ struct Pair {
     submitted: Instant,
 }
 
+/// What the threads run: loop-back copies or inferences of a program.
+enum Work<'a> {
+    Loopback {
+        dev: &'a Device,
+        dbc: u32,
+        base: u64,
+    },
+    Network(&'a LoadedProgram),
+}
+
 #[allow(clippy::too_many_arguments)]
-fn worker(
+fn loopback_worker(
     dev: &Device,
     dbc: u32,
     base: u64,
@@ -137,19 +162,16 @@ fn worker(
     done: &AtomicU64,
     stop: &AtomicBool,
 ) -> Result<Vec<Duration>> {
-    let stride = a.bo_size.next_multiple_of(4096);
+    let bo_size = a.bo_size();
+    let stride = bo_size.next_multiple_of(4096);
     let timeout = Some(Duration::from_millis(a.timeout_ms));
     let mut pairs = Vec::new();
     for slot in 0..a.queue_depth {
         let addr = base + (u64::from(thread) * u64::from(a.queue_depth) + u64::from(slot)) * stride;
-        let mut input = dev.create_bo(a.bo_size)?;
-        let mut output = dev.create_bo(a.bo_size)?;
-        input.attach(dbc, Direction::ToDevice, &[Slice::new(0, a.bo_size, addr)])?;
-        output.attach(
-            dbc,
-            Direction::FromDevice,
-            &[Slice::new(0, a.bo_size, addr)],
-        )?;
+        let mut input = dev.create_bo(bo_size)?;
+        let mut output = dev.create_bo(bo_size)?;
+        input.attach(dbc, Direction::ToDevice, &[Slice::new(0, bo_size, addr)])?;
+        output.attach(dbc, Direction::FromDevice, &[Slice::new(0, bo_size, addr)])?;
         pairs.push(Pair {
             input,
             output,
@@ -188,7 +210,7 @@ fn worker(
             return Err(e);
         }
         latencies.push(p.submitted.elapsed());
-        let mut expect = vec![0u8; a.bo_size as usize];
+        let mut expect = vec![0u8; bo_size as usize];
         fill(&mut expect, p.seq);
         if p.output.bytes()? != expect.as_slice() {
             return Err(Error::Protocol(format!(
@@ -206,7 +228,68 @@ fn worker(
     Ok(latencies)
 }
 
-fn run_threads(dev: &Device, dbc: u32, base: u64, a: &BenchArgs) -> Result<Stats> {
+/// Inferences: `queue_depth` requests of the program in flight, each
+/// output checked against the CPU reference.
+fn network_worker(
+    prog: &LoadedProgram,
+    a: &BenchArgs,
+    thread: u32,
+    done: &AtomicU64,
+    stop: &AtomicBool,
+) -> Result<Vec<Duration>> {
+    let timeout = Some(Duration::from_millis(a.timeout_ms));
+    let mut rng = Rng::new(0x6265_6e63_6800_0000 | u64::from(thread));
+    let mut input = vec![0i8; prog.program().workload().input_len()];
+    let mut slots = Vec::new();
+    for _ in 0..a.queue_depth {
+        slots.push((prog.request()?, 0u64, Instant::now()));
+    }
+    let mut latencies = Vec::with_capacity(a.requests as usize);
+    let mut next_seq = 0u64;
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut submit = |slot: &mut (qaic::Request<'_>, u64, Instant), seq: u64| -> Result<()> {
+        rng.fill_i8(&mut input);
+        slot.0.set_input(&input)?;
+        slot.1 = seq;
+        slot.2 = Instant::now();
+        slot.0.submit()
+    };
+    for (i, slot) in slots.iter_mut().enumerate() {
+        if next_seq >= a.requests {
+            break;
+        }
+        submit(slot, next_seq)?;
+        next_seq += 1;
+        in_flight.push_back(i);
+    }
+    while let Some(i) = in_flight.pop_front() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let slot = &mut slots[i];
+        if let Err(e) = slot.0.wait(timeout) {
+            eprintln!(
+                "qaic bench: thread {thread}: request {} did not complete: {e}",
+                slot.1
+            );
+            return Err(e);
+        }
+        latencies.push(slot.2.elapsed());
+        if let Err(e) = slot.0.check() {
+            eprintln!("qaic bench: thread {thread}: request {}: {e}", slot.1);
+            return Err(e);
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+        if next_seq < a.requests {
+            submit(slot, next_seq)?;
+            next_seq += 1;
+            in_flight.push_back(i);
+        }
+    }
+    Ok(latencies)
+}
+
+fn run_threads(work: &Work<'_>, a: &BenchArgs) -> Result<Stats> {
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let total = a.requests * u64::from(a.threads);
@@ -217,7 +300,12 @@ fn run_threads(dev: &Device, dbc: u32, base: u64, a: &BenchArgs) -> Result<Stats
             .map(|t| {
                 let (done, stop) = (&done, &stop);
                 s.spawn(move || {
-                    let r = worker(dev, dbc, base, a, t, done, stop);
+                    let r = match work {
+                        Work::Loopback { dev, dbc, base } => {
+                            loopback_worker(dev, *dbc, *base, a, t, done, stop)
+                        }
+                        Work::Network(prog) => network_worker(prog, a, t, done, stop),
+                    };
                     if r.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -257,31 +345,74 @@ fn run_threads(dev: &Device, dbc: u32, base: u64, a: &BenchArgs) -> Result<Stats
     Ok(Stats { latencies, elapsed })
 }
 
+/// The queue size that holds every in-flight request: each page of each
+/// in-flight object may need its own queue element.
+fn queue_size(object_bytes: u64, a: &BenchArgs) -> Result<u32> {
+    let pages = object_bytes.div_ceil(4096) + 1;
+    let needed = 2 * pages * u64::from(a.queue_depth) * u64::from(a.threads);
+    u32::try_from(
+        needed
+            .max(u64::from(qaic::DEFAULT_QUEUE_SIZE))
+            .next_power_of_two(),
+    )
+    .map_err(|_| Error::InvalidArgument("queue too deep".into()))
+}
+
+/// What the report says about the requests.
+struct Shape {
+    dbc_id: u32,
+    mode: &'static str,
+    what: String,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
 /// Runs `qaic bench`.
 pub fn bench(a: &BenchArgs) -> Result<()> {
-    if a.queue_depth == 0 || a.threads == 0 || a.requests == 0 || a.bo_size == 0 {
+    if a.queue_depth == 0 || a.threads == 0 || a.requests == 0 || a.bo_size == Some(0) {
         return Err(Error::InvalidArgument(
             "bo-size, queue-depth, threads and requests must be non-zero".into(),
         ));
     }
     let dev = a.dev.open()?;
-    // Every page of every in-flight object may need its own queue element.
-    let pages = a.bo_size.div_ceil(4096) + 1;
-    let needed = 2 * pages * u64::from(a.queue_depth) * u64::from(a.threads);
-    let queue_size = u32::try_from(
-        needed
-            .max(u64::from(qaic::DEFAULT_QUEUE_SIZE))
-            .next_power_of_two(),
-    )
-    .map_err(|_| Error::InvalidArgument("queue too deep".into()))?;
+    let (stats, shape) = if a.loopback {
+        loopback(&dev, a)?
+    } else {
+        network(&dev, a)?
+    };
+    report(&dev, a, &stats, &shape);
+    Ok(())
+}
 
-    let (channel, base) = match &a.elf {
+fn network(dev: &Device, a: &BenchArgs) -> Result<(Stats, Shape)> {
+    dev.device_info()?.check_compatible()?;
+    let program = a.net.program()?;
+    let w = program.workload();
+    let q = queue_size(w.input_len().max(w.output_len()) as u64, a)?;
+    let loaded = program.load_with_queue(dev, q)?;
+    let result = run_threads(&Work::Network(&loaded), a);
+    let shape = Shape {
+        dbc_id: loaded.activation().dbc_id,
+        mode: "network",
+        what: format!("{} {}", program.name(), w),
+        bytes_in: w.input_len() as u64,
+        bytes_out: w.output_len() as u64,
+    };
+    let released = loaded.unload();
+    let stats = result?;
+    released?;
+    Ok((stats, shape))
+}
+
+fn loopback(dev: &Device, a: &BenchArgs) -> Result<(Stats, Shape)> {
+    let q = queue_size(a.bo_size(), a)?;
+    let (channel, base) = match &a.net.elf {
         Some(path) => {
             dev.device_info()?.check_compatible()?;
             let elf_bytes = std::fs::read(path)
                 .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
             let elf = dev.load_elf("qaic-bench", &elf_bytes, &LoadElfOptions::default())?;
-            let act = match dev.activate(elf, None, queue_size, ActivationState::Ready) {
+            let act = match dev.activate(elf, None, q, ActivationState::Ready) {
                 Ok(act) => act,
                 Err(e) => {
                     let _ = dev.unload_elf(elf);
@@ -294,26 +425,56 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         None => {
             let base = a.dev_addr.ok_or_else(|| {
                 Error::InvalidArgument(
-                    "without --elf the device address must be given with --dev-addr".into(),
+                    "--loopback without --elf needs the device address (--dev-addr)".into(),
                 )
             })?;
-            let r = dev.manage(&ManageMsg::new().activate(queue_size, 0))?;
+            let r = dev.manage(&ManageMsg::new().activate(q, 0))?;
             let act = r
                 .activate()
                 .ok_or_else(|| Error::Protocol("no activate answer from the device".into()))?;
             (Channel::Bare { dbc_id: act.dbc_id }, base)
         }
     };
-
-    let result = run_threads(&dev, channel.dbc_id(), base, a);
-    let released = channel.release(&dev);
+    let work = Work::Loopback {
+        dev,
+        dbc: channel.dbc_id(),
+        base,
+    };
+    let result = run_threads(&work, a);
+    let released = channel.release(dev);
     let stats = result?;
     released?;
+    let shape = Shape {
+        dbc_id: channel.dbc_id(),
+        mode: "loopback",
+        what: format!("{} bytes to {base:#x} and back", a.bo_size()),
+        bytes_in: a.bo_size(),
+        bytes_out: a.bo_size(),
+    };
+    Ok((stats, shape))
+}
 
+/// Escapes a string for JSON.
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn report(dev: &Device, a: &BenchArgs, stats: &Stats, shape: &Shape) {
     let n = stats.latencies.len();
     let secs = stats.elapsed.as_secs_f64();
     let rps = n as f64 / secs;
-    let mbps = rps * a.bo_size as f64 / 1e6;
+    let mb_in = rps * shape.bytes_in as f64 / 1e6;
+    let mb_out = rps * shape.bytes_out as f64 / 1e6;
     let (p50, p99, max) = (
         percentile(&stats.latencies, 0.50),
         percentile(&stats.latencies, 0.99),
@@ -322,12 +483,17 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     if a.json {
         println!(
-            "{{\"device\":\"{}\",\"dbc_id\":{},\"bo_size\":{},\"queue_depth\":{},\"threads\":{},\"requests\":{n},\
-             \"seconds\":{secs:.6},\"requests_per_second\":{rps:.1},\"megabytes_per_second_each_way\":{mbps:.1},\
+            "{{\"device\":{},\"mode\":\"{}\",\"work\":{},\"dbc_id\":{},\"bytes_in\":{},\"bytes_out\":{},\
+             \"queue_depth\":{},\"threads\":{},\"requests\":{n},\"seconds\":{secs:.6},\
+             \"requests_per_second\":{rps:.1},\"megabytes_per_second_in\":{mb_in:.3},\
+             \"megabytes_per_second_out\":{mb_out:.3},\
              \"latency_us\":{{\"p50\":{:.1},\"p99\":{:.1},\"max\":{:.1}}},\"verified\":true}}",
-            dev.path().display(),
-            channel.dbc_id(),
-            a.bo_size,
+            json_str(&dev.path().display().to_string()),
+            shape.mode,
+            json_str(&shape.what),
+            shape.dbc_id,
+            shape.bytes_in,
+            shape.bytes_out,
             a.queue_depth,
             a.threads,
             us(p50),
@@ -335,16 +501,24 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             us(max)
         );
     } else {
+        let check = match shape.mode {
+            "network" => "all checked against the CPU reference",
+            _ => "all read back and compared",
+        };
         println!("{:<22} {}", "device", dev.path().display());
-        println!("{:<22} {}", "dbc", channel.dbc_id());
-        println!("{:<22} {} bytes each way", "request", a.bo_size);
+        println!("{:<22} {}", "dbc", shape.dbc_id);
+        println!("{:<22} {} ({})", "work", shape.what, shape.mode);
+        println!(
+            "{:<22} {} bytes in, {} bytes out",
+            "request", shape.bytes_in, shape.bytes_out
+        );
         println!(
             "{:<22} {} x {} in flight",
             "threads x depth", a.threads, a.queue_depth
         );
-        println!("{:<22} {n} in {secs:.3} s, all verified", "requests");
+        println!("{:<22} {n} in {secs:.3} s, {check}", "requests");
         println!("{:<22} {rps:.1}", "requests/s");
-        println!("{:<22} {mbps:.1}", "MB/s each way");
+        println!("{:<22} {mb_in:.3} in, {mb_out:.3} out", "MB/s");
         println!(
             "{:<22} p50 {:.1}  p99 {:.1}  max {:.1}",
             "latency (us)",
@@ -353,7 +527,6 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             us(max)
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -378,6 +551,12 @@ mod tests {
         assert_eq!(percentile(&v, 1.0), Duration::from_micros(100));
         assert_eq!(percentile(&v[..1], 0.5), Duration::from_micros(1));
         assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+        assert_eq!(json_str("16 -> 8"), "\"16 -> 8\"");
     }
 
     #[test]

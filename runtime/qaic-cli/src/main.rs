@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use qaic::nnc::{ActivationState, DeviceInfo};
+use qaic::nnc::DeviceInfo;
 use qaic::sysfs::{self, AccelDevice, DbcState};
-use qaic::{Device, Error, LoadElfOptions, Result};
+use qaic::workload::Rng;
+use qaic::{Device, Error, Program, Result};
 
 /// List, inspect and exercise Qualcomm Cloud AI 100 (AIC100) accelerators.
 #[derive(Parser)]
@@ -30,8 +31,11 @@ enum Cmd {
     },
     /// Show what the device firmware reports (NNC STATUS device info).
     Info(DeviceArg),
-    /// Load a network, activate it and run requests on it.
+    /// Load a network, run requests with random inputs and check each
+    /// against the CPU reference.
     Run(RunArgs),
+    /// Write a network image and its constants without running them.
+    Build(BuildArgs),
     /// Measure execute+wait throughput and latency.
     Bench(bench::BenchArgs),
 }
@@ -71,18 +75,81 @@ impl DeviceArg {
 struct RunArgs {
     #[command(flatten)]
     dev: DeviceArg,
-    /// Network image (ELF) to load. Default: the example network.
-    #[arg(long)]
-    elf: Option<PathBuf>,
-    /// Static constants to load with the network.
-    #[arg(long)]
-    constants: Option<PathBuf>,
+    #[command(flatten)]
+    net: NetworkArgs,
     /// Number of requests to run.
-    #[arg(short = 'n', long, default_value_t = 1)]
-    requests: u32,
+    #[arg(short = 'n', long, default_value_t = 10)]
+    requests: u64,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 1)]
+    input_seed: u64,
+    /// WAIT_BO timeout in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    timeout_ms: u64,
+    /// Print every request (default: the first 10).
+    #[arg(short, long)]
+    verbose: bool,
     /// Stop after load/activate/deactivate/unload (no execution).
     #[arg(long)]
     load_only: bool,
+}
+
+/// Which network to use: an image of one's own, a generated MLP, or the
+/// example network of Documentation/workload.rst.
+#[derive(Args, Clone)]
+pub struct NetworkArgs {
+    /// Network image (ELF) with a qaic_emu_workload section (default: a
+    /// generated network, see --shape).
+    #[arg(long, conflicts_with_all = ["shape", "seed"])]
+    elf: Option<PathBuf>,
+    /// Constants (weights and biases) of --elf.
+    #[arg(long, requires = "elf")]
+    constants: Option<PathBuf>,
+    /// Features per layer of a generated MLP, e.g. 64,32,10 (default: the
+    /// 16,8,4 example network of Documentation/workload.rst).
+    #[arg(long, value_delimiter = ',')]
+    shape: Option<Vec<u32>>,
+    /// Seed of the generated MLP's weights (with --shape).
+    #[arg(long, requires = "shape")]
+    seed: Option<u64>,
+}
+
+impl NetworkArgs {
+    /// Whether a network was named explicitly.
+    pub fn given(&self) -> bool {
+        self.elf.is_some() || self.shape.is_some()
+    }
+
+    /// Builds or reads the program.
+    pub fn program(&self) -> Result<Program> {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|e| Error::InvalidArgument(format!("{}: {e}", p.display())))
+        };
+        if let Some(path) = &self.elf {
+            let constants = self.constants.as_ref().map_or(Ok(Vec::new()), read)?;
+            let name = path
+                .file_stem()
+                .map_or("network".into(), |s| s.to_string_lossy().into_owned());
+            let name: String = name.chars().take(63).collect();
+            return Ok(Program::from_elf(&name, read(path)?, constants)?);
+        }
+        match &self.shape {
+            Some(dims) => Ok(Program::mlp(dims, self.seed.unwrap_or(1))?),
+            None => Ok(Program::example()),
+        }
+    }
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    net: NetworkArgs,
+    /// Where to write the network image.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Where to write the constants.
+    #[arg(long)]
+    constants_out: PathBuf,
 }
 
 fn id_of(d: &AccelDevice) -> String {
@@ -233,70 +300,117 @@ fn info(arg: &DeviceArg) -> Result<()> {
     Ok(())
 }
 
-fn run(a: &RunArgs) -> Result<()> {
-    let Some(elf_path) = &a.elf else {
-        return Err(Error::Unsupported(
-            "the example network needs the emulator's compute stand-in, whose program format is not \
-             defined yet; pass --elf to load a network image of your own"
-                .into(),
-        ));
+fn describe(p: &Program) {
+    let w = p.workload();
+    println!(
+        "network {:?}: {} ({} layers), {} bytes of ELF, {} bytes of constants",
+        p.name(),
+        w,
+        w.layers.len(),
+        p.elf().len(),
+        p.constants().len()
+    );
+}
+
+fn build(a: &BuildArgs) -> Result<()> {
+    let p = a.net.program()?;
+    let write = |path: &PathBuf, data: &[u8]| {
+        std::fs::write(path, data)
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))
     };
+    write(&a.output, p.elf())?;
+    write(&a.constants_out, p.constants())?;
+    describe(&p);
+    println!(
+        "written to {} and {}",
+        a.output.display(),
+        a.constants_out.display()
+    );
+    Ok(())
+}
+
+fn run(a: &RunArgs) -> Result<()> {
+    let program = a.net.program()?;
     let dev = a.dev.open()?;
     dev.device_info()?.check_compatible()?;
-    let read = |p: &PathBuf| {
-        std::fs::read(p).map_err(|e| Error::InvalidArgument(format!("{}: {e}", p.display())))
-    };
-    let elf = read(elf_path)?;
-    let name = elf_path
-        .file_stem()
-        .map_or("network".into(), |s| s.to_string_lossy().into_owned());
-    let name: String = name.chars().take(63).collect();
-
-    let constants = match &a.constants {
-        Some(p) => {
-            let c = read(p)?;
-            let id = dev.load_constants(&name, &c, &[])?;
-            println!("constants loaded: id {} ({} bytes)", id.0, c.len());
-            Some(id)
-        }
-        None => None,
-    };
-    let elf_id = dev.load_elf(&name, &elf, &LoadElfOptions::default())?;
+    describe(&program);
+    let loaded = program.load(&dev)?;
+    let act = loaded.activation();
     println!(
-        "network {name:?} loaded: id {} ({} bytes)",
-        elf_id.0,
-        elf.len()
+        "loaded: network id {}, constants id {}; activation {} on DBC {} (ddr base {:#x}, mcid base {:#x})",
+        loaded.elf_id().0,
+        loaded.constants_id().map_or("-".into(), |c| c.0.to_string()),
+        act.activation_id,
+        act.dbc_id,
+        act.response.ddr_base,
+        act.response.mcid_base
     );
-    let act = dev.activate(
-        elf_id,
-        constants,
-        qaic::DEFAULT_QUEUE_SIZE,
-        ActivationState::Ready,
-    )?;
-    println!(
-        "activated: activation {} on DBC {} (ddr base {:#x}, mcid base {:#x})",
-        act.activation_id, act.dbc_id, act.response.ddr_base, act.response.mcid_base
-    );
-
     let outcome = if a.load_only {
         Ok(())
     } else {
-        Err(Error::Unsupported(format!(
-            "cannot run {} request(s): building the slices needs the network's I/O description, \
-             which the compute stand-in format does not define yet (use --load-only)",
-            a.requests
-        )))
+        run_requests(&loaded, a)
     };
-
-    // Tear down in reverse order even when running failed; report the first error.
-    let teardown = dev
-        .deactivate(&act)
-        .and_then(|()| dev.unload_elf(elf_id))
-        .and_then(|()| constants.map_or(Ok(()), |c| dev.unload_constants(c)));
+    // Tear down even when running failed; report the first error.
+    let teardown = loaded.unload();
     outcome?;
     teardown?;
     println!("deactivated and unloaded");
     Ok(())
+}
+
+fn run_requests(loaded: &qaic::LoadedProgram, a: &RunArgs) -> Result<()> {
+    let timeout = Some(std::time::Duration::from_millis(a.timeout_ms));
+    let w = loaded.program().workload();
+    let mut request = loaded.request()?;
+    let mut rng = Rng::new(a.input_seed);
+    let mut input = vec![0i8; w.input_len()];
+    let mut first_mismatch = None;
+    let mut mismatches = 0u64;
+    let start = std::time::Instant::now();
+    for i in 0..a.requests {
+        rng.fill_i8(&mut input);
+        request.run(&input, timeout)?;
+        let verdict = match request.check() {
+            Ok(_) => "ok".to_string(),
+            Err(e @ Error::OutputMismatch { .. }) => {
+                mismatches += 1;
+                let text = format!("MISMATCH: {e}");
+                first_mismatch.get_or_insert(e);
+                text
+            }
+            Err(e) => return Err(e),
+        };
+        if a.verbose || i < 10 || verdict != "ok" {
+            println!(
+                "request {i}: {} -> {} {verdict}",
+                short(&input),
+                short(&request.output()?)
+            );
+        } else if i == 10 {
+            println!("... (-v prints every request)");
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{} requests, {} verified against the CPU reference, {mismatches} mismatches, {:.3} s, {:.1} requests/s",
+        a.requests,
+        a.requests - mismatches,
+        secs,
+        a.requests as f64 / secs.max(1e-9)
+    );
+    match first_mismatch {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// At most 16 values, then the count of the rest.
+fn short(v: &[i8]) -> String {
+    let head: Vec<String> = v.iter().take(16).map(i8::to_string).collect();
+    match v.len() {
+        n if n > 16 => format!("[{}, ... {} more]", head.join(", "), n - 16),
+        _ => format!("[{}]", head.join(", ")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -305,6 +419,7 @@ fn main() -> ExitCode {
         Cmd::List { all } => list(*all),
         Cmd::Info(d) => info(d),
         Cmd::Run(a) => run(a),
+        Cmd::Build(a) => build(a),
         Cmd::Bench(a) => bench::bench(a),
     };
     match r {
