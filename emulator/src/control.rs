@@ -7,6 +7,7 @@
 //! device memory, DBC activation, terminate) and encodes the response. Encodings are this
 //! crate's own, written from `control-protocol.md`.
 
+use crate::dbc::Program;
 use crate::dma::Dma;
 use crate::nnc;
 use crate::wire::{crc32, u32_at, u64_at, Writer};
@@ -68,6 +69,8 @@ pub mod st {
     pub const NO_RESOURCE: u32 = 1;
     /// Malformed request.
     pub const INVALID: u32 = 2;
+    /// The NNC ACTIVATE of the same message failed; the channel was not assigned.
+    pub const ACTIVATION_FAILED: u32 = 3;
 }
 
 /// Parsed message header.
@@ -162,6 +165,12 @@ impl DeviceMemory {
     pub fn used(&self) -> u64 {
         self.used
     }
+    /// Remove and return the contents for (handle, tag).
+    pub fn take(&mut self, handle: u32, tag: u32) -> Option<Vec<u8>> {
+        let v = self.bufs.remove(&(handle, tag))?;
+        self.used -= v.len() as u64;
+        Some(v)
+    }
     fn release_handle(&mut self, handle: u32) {
         let before = self.bufs.len();
         self.bufs.retain(|(h, _), _| *h != handle);
@@ -203,13 +212,41 @@ pub struct ControlService {
     pub serial: String,
     /// Requests handled.
     pub requests: u64,
-    /// DBCs assigned by the last request (the device resets their registers).
+    /// DBCs assigned by the last request (the device sets them up).
     pub newly_activated: Vec<usize>,
+    /// Workloads bound to (or unbound from) DBCs by the last request.
+    pub bind: Vec<(usize, Option<Program>)>,
+    /// DBCs released by the last request (the device stops them).
+    pub released: Vec<usize>,
+    /// NNC program management.
+    pub qsm: nnc::Qsm,
+    deferred: HashMap<(u32, u32), Vec<Trans>>,
 }
 
 struct Ctx {
     handle: u32,
-    activated: Option<usize>,
+}
+
+/// A transaction kept for later: (type, bytes).
+type Trans = (u32, Vec<u8>);
+
+/// Outcome of one DMA_XFER_TO_DEV.
+enum Xfer {
+    /// The transfer is complete (or was aborted).
+    Done,
+    /// More data expected: answer with this DMA_XFER_CONT.
+    More(u32, Vec<u8>),
+}
+
+/// The (tag, total length) a passthrough NNC command announces for its DMA transfer.
+fn announced_dma(payload: &[u8]) -> Option<(u32, u64)> {
+    match u32_at(payload, 0)? {
+        nnc::id::LOAD_CONSTANTS_REQ | nnc::id::LOAD_CONSTANTS_PAYLOAD_REQ => {
+            Some((u32_at(payload, 8)?, u64_at(payload, 16)?))
+        }
+        nnc::id::LOAD_ELF_REQ => Some((u32_at(payload, 4)?, u64_at(payload, 80)?)),
+        _ => None,
+    }
 }
 
 impl ControlService {
@@ -224,6 +261,10 @@ impl ControlService {
             serial: serial.into(),
             requests: 0,
             newly_activated: Vec::new(),
+            bind: Vec::new(),
+            released: Vec::new(),
+            qsm: nnc::Qsm::default(),
+            deferred: HashMap::new(),
         }
     }
 
@@ -232,6 +273,11 @@ impl ControlService {
         self.dbcs = Default::default();
         self.devmem = DeviceMemory::default();
         self.chunks.clear();
+        self.deferred.clear();
+        self.qsm.reset();
+        self.newly_activated.clear();
+        self.bind.clear();
+        self.released = (0..NUM_DBC).collect();
     }
 
     /// DBCs assigned.
@@ -294,16 +340,94 @@ impl ControlService {
         info!(target: "control", "request seq {} handle {} len {len} count {} types {:?}",
             h.seq, h.handle, h.count, trans.iter().map(|t| t.0).collect::<Vec<_>>());
 
-        let mut ctx = Ctx {
-            handle: h.handle,
-            activated: None,
-        };
-        let mut out: Vec<Vec<u8>> = Vec::new();
+        let ctx = Ctx { handle: h.handle };
+        // DMA transfers first: the NNC commands of the message consume their data.
+        let mut rest: Vec<(u32, Vec<u8>)> = Vec::new();
+        let mut announced: HashMap<u32, u64> = HashMap::new();
         for &(ty, t) in &trans {
+            if ty == tt::PASSTHROUGH_TO_DEV {
+                if let Some((tag, len)) = announced_dma(&t[8..]) {
+                    announced.insert(tag, len);
+                }
+            }
+        }
+        for &(ty, t) in &trans {
+            if ty != tt::DMA_XFER_TO_DEV {
+                rest.push((ty, t.to_vec()));
+            }
+        }
+        for &(ty, t) in &trans {
+            if ty != tt::DMA_XFER_TO_DEV {
+                continue;
+            }
+            match self.dma_xfer(t, &ctx, dma, &announced) {
+                Ok(Xfer::More(chunk, cont)) => {
+                    // Keep the rest of the message until the transfer is complete.
+                    if !rest.is_empty() {
+                        self.deferred
+                            .insert((h.handle, chunk), std::mem::take(&mut rest));
+                    }
+                    return Outcome::Respond(encode(
+                        h.seq,
+                        h.handle,
+                        h.partition,
+                        &[cont],
+                        self.crc_required,
+                    ));
+                }
+                Ok(Xfer::Done) => {
+                    let chunk = u32_at(t, 16).unwrap_or(0);
+                    if chunk != 0 {
+                        if let Some(d) = self.deferred.remove(&(h.handle, chunk)) {
+                            for (ty, t) in &d {
+                                if *ty == tt::PASSTHROUGH_TO_DEV {
+                                    if let Some((tag, len)) = announced_dma(&t[8..]) {
+                                        announced.insert(tag, len);
+                                    }
+                                }
+                            }
+                            rest.extend(d);
+                        }
+                    }
+                }
+                Err(e) => error!(target: "control", "seq {}: DMA transfer failed: {e}", h.seq),
+            }
+        }
+        let mut mctx = nnc::MsgCtx {
+            handle: h.handle,
+            ..Default::default()
+        };
+        for tag in announced.keys() {
+            if let Some(d) = self.devmem.take(h.handle, *tag) {
+                mctx.data.insert(*tag, d);
+            }
+        }
+        // SETUP_VC before the passthroughs: an NNC ACTIVATE reports the channel it set up.
+        let mut vc_status = st::OK;
+        for (ty, t) in &rest {
+            if *ty == tt::ACTIVATE_TO_DEV {
+                match self.allocate_dbc(t, &ctx) {
+                    Ok(i) if mctx.vc.is_none() => mctx.vc = Some(i),
+                    Ok(i) => {
+                        warn!(target: "control", "seq {}: second ACTIVATE in one message (DBC {i})", h.seq)
+                    }
+                    Err(e) => vc_status = e,
+                }
+            }
+        }
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut activate_slot = None;
+        for (ty, t) in &rest {
+            let ty = *ty;
             match ty {
                 tt::STATUS_TO_DEV => out.push(self.status()),
-                tt::PASSTHROUGH_TO_DEV => out.push(self.passthrough(&t[8..])),
-                tt::ACTIVATE_TO_DEV => out.push(self.activate(t, &mut ctx)),
+                tt::PASSTHROUGH_TO_DEV => out.push(self.passthrough(&t[8..], &mut mctx)),
+                tt::ACTIVATE_TO_DEV => {
+                    if activate_slot.is_none() {
+                        activate_slot = Some(out.len());
+                        out.push(Vec::new());
+                    }
+                }
                 tt::TERMINATE_TO_DEV => out.push(self.terminate(t, h.handle)),
                 tt::VALIDATE_PARTITION_TO_DEV => {
                     info!(target: "control", "VALIDATE_PARTITION partition {}", u32_at(t, 8).unwrap_or(0));
@@ -314,24 +438,43 @@ impl ControlService {
                         .u32(0);
                     out.push(w.buf);
                 }
-                tt::DMA_XFER_TO_DEV => match self.dma_xfer(t, &ctx, dma) {
-                    Ok(Some(cont)) => {
-                        // A continuation request must be the only transaction of its message.
-                        return Outcome::Respond(encode(
-                            h.seq,
-                            h.handle,
-                            h.partition,
-                            &[cont],
-                            self.crc_required,
-                        ));
-                    }
-                    Ok(None) => {}
-                    Err(e) => error!(target: "control", "seq {}: DMA transfer failed: {e}", h.seq),
-                },
                 other => {
                     warn!(target: "control", "seq {}: transaction type {other} is not a host-to-device type; not answered", h.seq)
                 }
             }
+        }
+        if let Some(slot) = activate_slot {
+            let (status, dbc) = match mctx.vc {
+                Some(i) if mctx.activate_failed && !mctx.vc_claimed => {
+                    info!(target: "control", "ACTIVATE: DBC {i} given back, the NNC activation failed");
+                    self.dbcs[i] = None;
+                    (st::ACTIVATION_FAILED, 0)
+                }
+                Some(i) => {
+                    self.newly_activated.push(i);
+                    (st::OK, i as u32)
+                }
+                None => (vc_status, 0),
+            };
+            let mut w = Writer::new();
+            w.u32(tt::ACTIVATE_FROM_DEV)
+                .u32(24)
+                .u32(status)
+                .u32(dbc)
+                .u64(0);
+            out[slot] = w.buf;
+        }
+        self.bind.append(&mut mctx.bind);
+        for i in std::mem::take(&mut mctx.teardown) {
+            info!(target: "control", "TEARDOWN_VC: DBC {i} released -> DEACTIVATE_FROM_DEV");
+            self.dbcs[i] = None;
+            self.released.push(i);
+            let mut w = Writer::new();
+            w.u32(tt::DEACTIVATE_FROM_DEV)
+                .u32(16)
+                .u32(st::OK)
+                .u32(i as u32);
+            out.push(w.buf);
         }
         let body: usize = out.iter().map(Vec::len).sum();
         if HDR_LEN + body > MAX_RESP {
@@ -360,13 +503,15 @@ impl ControlService {
         w.buf
     }
 
-    fn passthrough(&self, payload: &[u8]) -> Vec<u8> {
-        let snap = nnc::DeviceSnapshot {
+    fn passthrough(&mut self, payload: &[u8], mctx: &mut nnc::MsgCtx) -> Vec<u8> {
+        let mut snap = nnc::DeviceSnapshot {
             serial: self.serial.clone(),
             vc_in_use: self.dbcs_in_use() as u8,
             dram_used: self.devmem.used(),
+            ..Default::default()
         };
-        let r = nnc::handle(payload, &snap);
+        self.qsm.fill(&mut snap);
+        let r = self.qsm.command(payload, mctx, &snap);
         let mut w = Writer::new();
         w.u32(tt::PASSTHROUGH_FROM_DEV)
             .u32(8 + r.len() as u32)
@@ -374,8 +519,9 @@ impl ControlService {
         w.buf
     }
 
-    fn activate(&mut self, t: &[u8], ctx: &mut Ctx) -> Vec<u8> {
-        let mut w = Writer::new();
+    /// SETUP_VC: assign a free DBC; `Err(status)` when the request is malformed or no DBC is
+    /// free.
+    fn allocate_dbc(&mut self, t: &[u8], ctx: &Ctx) -> Result<usize, u32> {
         let fields = (|| {
             Some((
                 u64_at(t, 8)?,
@@ -386,42 +532,33 @@ impl ControlService {
                 u32_at(t, 36)?,
             ))
         })();
-        let (status, dbc) = match fields {
-            Some((req_q, rsp_q, nreq, nrsp, buf_len, options)) if t.len() == 40 => {
-                let need = 68u64 * nreq as u64 + 256;
-                let valid = nreq != 0
-                    && nreq == nrsp
-                    && (buf_len as u64) >= need
-                    && buf_len % 4096 == 0
-                    && rsp_q == req_q.wrapping_add(buf_len as u64 - 4 * nrsp as u64);
-                if !valid {
-                    warn!(target: "control", "ACTIVATE: inconsistent queue description req {req_q:#x} rsp {rsp_q:#x} n {nreq}/{nrsp} buf {buf_len}");
-                    (st::INVALID, 0)
-                } else if let Some(i) = self.dbcs.iter().position(Option::is_none) {
-                    self.dbcs[i] = Some(DbcOwner {
-                        handle: ctx.handle,
-                        req_q,
-                        rsp_q,
-                        nelem: nreq,
-                        options,
-                    });
-                    ctx.activated = Some(i);
-                    self.newly_activated.push(i);
-                    info!(target: "control", "ACTIVATE: DBC {i} -> handle {} ({nreq} elements, req {req_q:#x}, rsp {rsp_q:#x})", ctx.handle);
-                    (st::OK, i as u32)
-                } else {
-                    warn!(target: "control", "ACTIVATE: no free DBC");
-                    (st::NO_RESOURCE, 0)
-                }
-            }
-            _ => (st::INVALID, 0),
+        let Some((req_q, rsp_q, nreq, nrsp, buf_len, options)) = fields.filter(|_| t.len() == 40)
+        else {
+            return Err(st::INVALID);
         };
-        w.u32(tt::ACTIVATE_FROM_DEV)
-            .u32(24)
-            .u32(status)
-            .u32(dbc)
-            .u64(0);
-        w.buf
+        let need = 68u64 * nreq as u64 + 256;
+        let valid = nreq != 0
+            && nreq == nrsp
+            && (buf_len as u64) >= need
+            && buf_len % 4096 == 0
+            && rsp_q == req_q.wrapping_add(buf_len as u64 - 4 * nrsp as u64);
+        if !valid {
+            warn!(target: "control", "ACTIVATE: inconsistent queue description req {req_q:#x} rsp {rsp_q:#x} n {nreq}/{nrsp} buf {buf_len}");
+            return Err(st::INVALID);
+        }
+        let Some(i) = self.dbcs.iter().position(Option::is_none) else {
+            warn!(target: "control", "ACTIVATE: no free DBC");
+            return Err(st::NO_RESOURCE);
+        };
+        self.dbcs[i] = Some(DbcOwner {
+            handle: ctx.handle,
+            req_q,
+            rsp_q,
+            nelem: nreq,
+            options,
+        });
+        info!(target: "control", "ACTIVATE: DBC {i} -> handle {} ({nreq} elements, req {req_q:#x}, rsp {rsp_q:#x})", ctx.handle);
+        Ok(i)
     }
 
     fn terminate(&mut self, t: &[u8], hdr_handle: u32) -> Vec<u8> {
@@ -433,8 +570,14 @@ impl ControlService {
                 released.push(i);
             }
         }
+        for &i in &released {
+            self.qsm.dbc_released(i);
+        }
+        self.released.extend(&released);
+        self.qsm.terminate(handle);
         self.devmem.release_handle(handle);
         self.chunks.retain(|(h, _), _| *h != handle);
+        self.deferred.retain(|(h, _), _| *h != handle);
         info!(target: "control", "TERMINATE handle {handle}: released DBCs {released:?}");
         let mut w = Writer::new();
         w.u32(tt::TERMINATE_FROM_DEV).u32(16).u32(st::OK).u32(0);
@@ -442,7 +585,13 @@ impl ControlService {
     }
 
     /// Perform a DMA_XFER_TO_DEV; returns a continuation transaction when more is expected.
-    fn dma_xfer(&mut self, t: &[u8], ctx: &Ctx, dma: &dyn Dma) -> Result<Option<Vec<u8>>, String> {
+    fn dma_xfer(
+        &mut self,
+        t: &[u8],
+        ctx: &Ctx,
+        dma: &dyn Dma,
+        announced: &HashMap<u32, u64>,
+    ) -> Result<Xfer, String> {
         let (Some(tag), Some(count), Some(chunk)) = (u32_at(t, 8), u32_at(t, 12), u32_at(t, 16))
         else {
             return Err("DMA_XFER_TO_DEV shorter than 24 bytes".into());
@@ -457,9 +606,11 @@ impl ControlService {
         if count == 0 && chunk != 0 {
             info!(target: "control", "DMA abort: chunk {chunk} of handle {}", ctx.handle);
             if let Some(c) = self.chunks.remove(&(ctx.handle, chunk)) {
-                self.devmem.bufs.remove(&(ctx.handle, c.tag));
+                if let Some(old) = self.devmem.bufs.remove(&(ctx.handle, c.tag)) {
+                    self.devmem.used -= old.len() as u64;
+                }
             }
-            return Ok(None);
+            return Ok(Xfer::Done);
         }
         let fresh = chunk == 0 || !self.chunks.contains_key(&(ctx.handle, chunk));
         if fresh {
@@ -492,12 +643,12 @@ impl ControlService {
         info!(target: "control", "DMA_XFER handle {} tag {tag}: {count} pairs, {moved} bytes into device memory (chunk {chunk}), buffer CRC-32 {:#010x}",
             ctx.handle, crc32(self.devmem.get(ctx.handle, tag).unwrap_or(&[])));
         if chunk == 0 {
-            return Ok(None);
+            return Ok(Xfer::Done);
         }
         let c = self.chunks.entry((ctx.handle, chunk)).or_insert(Chunked {
             tag,
             received: 0,
-            expected: None,
+            expected: announced.get(&tag).copied(),
         });
         c.received += moved;
         match c.expected {
@@ -508,12 +659,12 @@ impl ControlService {
                     .u32(chunk)
                     .u32(0)
                     .u64(c.received);
-                Ok(Some(w.buf))
+                Ok(Xfer::More(chunk, w.buf))
             }
             _ => {
                 // Without a declared total the device takes the message as the last piece.
                 self.chunks.remove(&(ctx.handle, chunk));
-                Ok(None)
+                Ok(Xfer::Done)
             }
         }
     }

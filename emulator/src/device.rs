@@ -10,6 +10,7 @@
 //! [`Dma`]; a fault is logged and answered (error status, error event or SYS_ERR), never a panic.
 
 use crate::control::{ControlService, Outcome};
+use crate::dbc::{Bar2, DbcEngine};
 use crate::dma::{Dma, DmaFault};
 use crate::firmware;
 use crate::mhi::{self, bhi, code, ee, layout, pkt, reg, state, Element, Ring, CTX_SIZE, EL_SIZE};
@@ -67,6 +68,8 @@ pub struct Options {
     pub sbl_boot_delay: Duration,
     /// Time between the end of Sahara and the mission-mode announcement.
     pub amss_boot_delay: Duration,
+    /// Compute latency of the stand-in, overriding the workloads' nominal latency.
+    pub compute_latency: Option<Duration>,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             firmware_dir: None,
             sbl_boot_delay: Duration::from_millis(5),
             amss_boot_delay: Duration::from_millis(5),
+            compute_latency: None,
         }
     }
 }
@@ -109,6 +113,7 @@ enum Work {
     EnterAmss(u32),
     SendDl(usize, Vec<u8>),
     SysErr,
+    DbcService,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +219,8 @@ pub struct Device<D: Dma, I: Irq> {
     pub stats: Stats,
     /// Control service (mission mode).
     pub control: ControlService,
-    bar2: Vec<u8>,
+    /// The DMA bridge (BAR2).
+    pub dbc: DbcEngine,
     bar4: Vec<u8>,
     // MHI registers
     ee: u32,
@@ -256,8 +262,20 @@ fn hi_lo(hi: u32, lo: u32) -> u64 {
 }
 
 impl<D: Dma, I: Irq> Device<D, I> {
-    /// A device at power-on (PBL, MHI state RESET).
+    /// A device at power-on (PBL, MHI state RESET), BAR2 in plain memory.
     pub fn new(opts: Options, dma: D, irq: I) -> Self {
+        Self::with_bar2(
+            opts,
+            dma,
+            irq,
+            Bar2::heap(crate::pci::BAR_SIZES[2] as usize),
+        )
+    }
+
+    /// A device at power-on whose BAR2 lives in `bar2` (a memfd QEMU maps into the guest).
+    pub fn with_bar2(opts: Options, dma: D, irq: I, bar2: Bar2) -> Self {
+        let mut dbc = DbcEngine::new(bar2);
+        dbc.compute_latency = opts.compute_latency;
         let pci = PciConfig::new(opts.single_msi);
         let mut control = ControlService::new(opts.crc_required, &format!("{:08X}", opts.serial));
         control.version = opts.control_version;
@@ -269,7 +287,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
             faults: Faults::default(),
             stats: Stats::default(),
             control,
-            bar2: vec![0; crate::pci::BAR_SIZES[2] as usize],
+            dbc,
             bar4: vec![0; crate::pci::BAR_SIZES[4] as usize],
             ee: ee::PBL,
             mhi_state: state::RESET,
@@ -327,7 +345,8 @@ impl<D: Dma, I: Irq> Device<D, I> {
         self.control.reset();
         self.work.clear();
         self.timed.clear();
-        self.bar2.fill(0);
+        self.dbc.reset();
+        self.control.released.clear();
         self.boot_time = Instant::now();
     }
 
@@ -418,8 +437,9 @@ impl<D: Dma, I: Irq> Device<D, I> {
                     }
                 }
             }
-            2 | 4 => {
-                let mem = if bar == 2 { &self.bar2 } else { &self.bar4 };
+            2 => self.dbc.bar.read(off as usize, len),
+            4 => {
+                let mem = &self.bar4;
                 let mut b = [0u8; 8];
                 let o = off as usize;
                 if o.checked_add(len).is_some_and(|e| e <= mem.len()) && len <= 8 {
@@ -453,12 +473,14 @@ impl<D: Dma, I: Irq> Device<D, I> {
                     _ => warn!(target: "mhi", "ignored {len}-byte write to MHI register {off:#x}"),
                 }
             }
-            2 | 4 => {
-                let mem = if bar == 2 {
-                    &mut self.bar2
-                } else {
-                    &mut self.bar4
-                };
+            2 => {
+                self.dbc.bar.write(off as usize, len, val);
+                if DbcEngine::is_doorbell_reg(off) {
+                    self.push(Work::DbcService);
+                }
+            }
+            4 => {
+                let mem = &mut self.bar4;
                 let o = off as usize;
                 if o.checked_add(len).is_some_and(|e| e <= mem.len()) && len <= 8 {
                     mem[o..o + len].copy_from_slice(&val.to_le_bytes()[..len]);
@@ -632,7 +654,11 @@ impl<D: Dma, I: Irq> Device<D, I> {
             };
             self.do_work(w);
         }
-        self.timed.iter().map(|t| t.0).min()
+        let t = self.timed.iter().map(|t| t.0).min();
+        match (t, self.dbc_next(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Perform all queued work, including timed work, regardless of its due time (tests).
@@ -640,6 +666,18 @@ impl<D: Dma, I: Irq> Device<D, I> {
         for _ in 0..100_000 {
             while let Some(w) = self.work.pop_front() {
                 self.do_work(w);
+            }
+            // The DMA bridge: registers as the host left them, computations finished at once.
+            if self.dbc.any_active() && !self.dead && self.pci.bus_master() {
+                let s = self
+                    .dbc
+                    .service(&mut self.dma, Instant::now() + Duration::from_secs(3600));
+                for v in s.msi {
+                    self.raise(v);
+                }
+                if s.progress {
+                    continue;
+                }
             }
             if self.timed.is_empty() {
                 return;
@@ -701,6 +739,48 @@ impl<D: Dma, I: Irq> Device<D, I> {
                 self.flush_dl(n);
             }
             Work::SysErr => self.sys_err(),
+            Work::DbcService => {
+                self.dbc_service(Instant::now());
+            }
+        }
+    }
+
+    /// Let the DMA bridge do what it can at `now`; returns its next compute deadline.
+    pub fn dbc_service(&mut self, now: Instant) -> Option<Instant> {
+        if self.dead || !self.pci.bus_master() || !self.dbc.any_active() {
+            return None;
+        }
+        let s = self.dbc.service(&mut self.dma, now);
+        for v in s.msi {
+            self.raise(v);
+        }
+        s.next
+    }
+
+    /// When the worker should look at the DMA bridge again (register polling and compute
+    /// completions), if at all.
+    pub fn dbc_next(&mut self, now: Instant) -> Option<Instant> {
+        let next = self.dbc_service(now);
+        let poll = self.dbc.poll_interval(now).map(|d| now + d);
+        match (next, poll) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn apply_control_changes(&mut self) {
+        for i in std::mem::take(&mut self.control.released) {
+            self.dbc.deactivate(i);
+        }
+        for i in std::mem::take(&mut self.control.newly_activated) {
+            if let Some(o) = self.control.dbcs[i].clone() {
+                self.dbc.activate(i, o.req_q, o.rsp_q, o.nelem);
+            }
+        }
+        for (i, p) in std::mem::take(&mut self.control.bind) {
+            if self.dbc.ch[i].active {
+                self.dbc.bind(i, p);
+            }
         }
     }
 
@@ -809,6 +889,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
         self.sahara = self.reference_loader();
         if self.ee == ee::AMSS {
             self.control.reset();
+            self.apply_control_changes();
         }
         self.mhi_state = if self.ee == ee::PBL {
             state::RESET
@@ -1249,11 +1330,9 @@ impl<D: Dma, I: Irq> Device<D, I> {
 
     fn control_request(&mut self, msg: Vec<u8>) {
         let outcome = self.control.handle(&msg, &self.dma);
-        // A newly assigned DBC starts with its request/response head/tail registers at 0.
-        for i in std::mem::take(&mut self.control.newly_activated) {
-            let base = DBC_REGS + i * DBC_STRIDE;
-            self.bar2[base..base + 16].fill(0);
-        }
+        // Channels stop before the answer goes out (the host frees their memory when it
+        // reads it); new channels start with their indices at 0.
+        self.apply_control_changes();
         match outcome {
             Outcome::Drop(why) => warn!(target: "control", "request dropped: {why}"),
             Outcome::Respond(mut r) => {

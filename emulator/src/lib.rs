@@ -7,7 +7,9 @@
 //! and the vfio-user server glue ([`server`]). See `Documentation/emulator.rst`.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod control;
+pub mod dbc;
 pub mod device;
 pub mod dma;
 pub mod faults;
@@ -19,3 +21,4 @@ pub mod pci;
 pub mod sahara;
 pub mod server;
 pub mod wire;
+pub mod workload;

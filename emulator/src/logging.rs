@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// The log areas, in bit order.
 pub const AREAS: &[&str] = &[
-    "mhi", "bhi", "sahara", "control", "nnc", "dma", "pci", "mmio", "fault", "vfu",
+    "mhi", "bhi", "sahara", "control", "nnc", "dma", "pci", "mmio", "fault", "vfu", "dbc",
 ];
 
 static MASK: AtomicU32 = AtomicU32::new(0);

@@ -30,7 +30,7 @@ enum Cmd {
         /// Line-based fault-injection socket.
         #[arg(long)]
         control: Option<PathBuf>,
-        /// Log areas: mhi,bhi,sahara,control,nnc,dma,pci,mmio,fault,vfu or all (default: env AIC100_EMU_LOG).
+        /// Log areas: mhi,bhi,sahara,control,nnc,dma,pci,mmio,fault,vfu,dbc or all (default: env AIC100_EMU_LOG).
         #[arg(long)]
         log: Option<String>,
         /// Reference firmware images: received images must equal these files.
@@ -45,6 +45,19 @@ enum Cmd {
         /// BHI serial number, decimal or 0x-hex (default: derived from the socket path).
         #[arg(long, value_parser = parse_u32)]
         serial: Option<u32>,
+        /// Compute latency of the stand-in per inference in microseconds (default: the
+        /// workload's nominal latency).
+        #[arg(long)]
+        compute_latency_us: Option<u64>,
+        /// Trap every BAR2 access instead of mapping the DMA bridge registers into the guest.
+        #[arg(long)]
+        trap_bar2: bool,
+    },
+    /// Measure the device model without QEMU: DMA-bridge requests per second and bandwidth.
+    Bench {
+        /// Seconds per measurement.
+        #[arg(long, default_value = "1.0")]
+        seconds: f64,
     },
     /// Write the project-generated firmware images (sbl.bin, fwN.bin) into DIR.
     GenFirmware {
@@ -90,6 +103,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Bench { seconds } => {
+            aic100_emu::bench::run(std::time::Duration::from_secs_f64(seconds));
+            ExitCode::SUCCESS
+        }
         Cmd::Serve {
             socket,
             single_msi,
@@ -99,6 +116,8 @@ fn main() -> ExitCode {
             no_crc,
             control_version,
             serial,
+            compute_latency_us,
+            trap_bar2,
         } => {
             let spec = log
                 .or_else(|| std::env::var("AIC100_EMU_LOG").ok())
@@ -121,9 +140,10 @@ fn main() -> ExitCode {
                 control_version,
                 serial,
                 firmware_dir,
+                compute_latency: compute_latency_us.map(std::time::Duration::from_micros),
                 ..Options::default()
             };
-            match server::serve(&socket, control.as_deref(), opts) {
+            match server::serve(&socket, control.as_deref(), opts, !trap_bar2) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("aic100-emu: {e}");

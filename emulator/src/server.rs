@@ -211,7 +211,7 @@ impl ServerBackend for Backend {
     }
 }
 
-fn regions() -> Vec<ServerRegion> {
+fn regions(bar2_fd: Option<std::os::fd::RawFd>) -> Vec<ServerRegion> {
     (0..VFIO_PCI_NUM_REGIONS)
         .map(|index| {
             let size = match index {
@@ -227,6 +227,18 @@ fn regions() -> Vec<ServerRegion> {
             if size != 0 {
                 info.size = size;
                 info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+            }
+            if let (VFIO_PCI_BAR2_REGION_INDEX, Some(fd)) = (index, bar2_fd) {
+                // QEMU maps the DMA bridge into the guest: register reads and writes cost no
+                // message; the worker notices host writes by polling the registers.
+                info.flags |= VFIO_REGION_INFO_FLAG_MMAP;
+                return ServerRegion {
+                    region_info: info,
+                    sparse_areas: vec![vfio_user::SparseArea {
+                        area: vfio_region_sparse_mmap_area { offset: 0, size },
+                    }],
+                    mmap_fd: Some(fd),
+                };
             }
             ServerRegion {
                 region_info: info,
@@ -255,6 +267,9 @@ fn irqs(msi_vectors: u32) -> Vec<IrqInfo> {
 }
 
 fn worker(shared: Arc<Shared>) {
+    // Register polling sleeps for tens of microseconds: ask for precise wakeups.
+    // SAFETY: prctl on the calling thread with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
     let mut dev = shared.lock();
     while !shared.stop.load(Ordering::Relaxed) {
         let next = dev.run(Instant::now());
@@ -305,11 +320,23 @@ fn control_socket(shared: Arc<Shared>, listener: UnixListener) {
 }
 
 /// Serve one QEMU connection on `socket` until it closes.
-pub fn serve(socket: &Path, control: Option<&Path>, opts: Options) -> Result<(), String> {
+pub fn serve(
+    socket: &Path,
+    control: Option<&Path>,
+    opts: Options,
+    map_bar2: bool,
+) -> Result<(), String> {
     if socket.exists() {
         std::fs::remove_file(socket).map_err(|e| format!("{}: {e}", socket.display()))?;
     }
-    let dev = Device::new(opts, MappedDma::new(), EventfdIrq::default());
+    let size = BAR_SIZES[2] as usize;
+    let bar2 = if map_bar2 {
+        crate::dbc::Bar2::memfd(size).map_err(|e| format!("BAR2 memfd: {e}"))?
+    } else {
+        crate::dbc::Bar2::heap(size)
+    };
+    let bar2_fd = bar2.fd();
+    let dev = Device::with_bar2(opts, MappedDma::new(), EventfdIrq::default(), bar2);
     let msi = dev.pci.msi_vectors;
     let shared = Arc::new(Shared {
         dev: Mutex::new(dev),
@@ -325,7 +352,7 @@ pub fn serve(socket: &Path, control: Option<&Path>, opts: Options) -> Result<(),
         std::thread::spawn(move || control_socket(s, l));
         info!(target: "fault", "control socket on {}", p.display());
     }
-    let server = Server::new(socket, true, irqs(msi), regions())
+    let server = Server::new(socket, true, irqs(msi), regions(bar2_fd))
         .map_err(|e| format!("{}: {e}", socket.display()))?;
     let w = {
         let s = shared.clone();

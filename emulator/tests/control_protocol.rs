@@ -111,13 +111,13 @@ fn nnc_status_passthrough_returns_the_device_info_payload() {
 fn nnc_unknown_command_is_answered_with_undefined_request() {
     let mut h = Host::new();
     h.boot_to_amss();
-    let mut nnc = 3u32.to_le_bytes().to_vec(); // LOAD_ELF
-    nnc.resize(96, 0);
+    let mut nnc = 32u32.to_le_bytes().to_vec(); // RESOURCE_INFO: not implemented
+    nnc.resize(24, 0);
     let r = h
         .control(&control_msg(2, 1, &[passthrough(&nnc)], true))
         .unwrap();
     assert_eq!(le32(&r, 36), 16);
-    assert_eq!(le32(&r, 40), 4, "LOAD_ELF_RESP type");
+    assert_eq!(le32(&r, 40), 33, "RESOURCE_INFO_RESP type");
     assert_eq!(le32(&r, 44) as i32, -3, "NNC_STATUS_UNDEFINED_REQUEST");
 }
 

@@ -39,7 +39,7 @@ fn vfio_user_client_sees_the_aic100_function_and_boots_it_over_bhi() {
     let sock = dir.join("emu.sock");
     let ctl_path = dir.join("emu.ctl");
     let (s2, c2) = (sock.clone(), ctl_path.clone());
-    let srv = std::thread::spawn(move || server::serve(&s2, Some(&c2), Options::default()));
+    let srv = std::thread::spawn(move || server::serve(&s2, Some(&c2), Options::default(), true));
     let t0 = Instant::now();
     while !sock.exists() {
         assert!(

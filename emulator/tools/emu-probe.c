@@ -151,9 +151,9 @@ int main(int argc, char **argv)
 	      get16(24 + 258), get16(24 + 260), get16(24 + 262), get16(24 + 264), get32(24 + 96), (char *)buf + 24 + 100);
 
 	memset(buf, 0, sizeof(buf));
-	put32(0, T_PT_USR); put32(4, 104); put32(8, 3); /* LOAD_ELF: not implemented in part 1 */
-	r = manage(fd, 104, 1, &m);
-	check(r == 0 && m.count == 1 && get32(8) == 4 && (int)get32(12) == -3,
+	put32(0, T_PT_USR); put32(4, 32); put32(8, 32); /* RESOURCE_INFO: not implemented */
+	r = manage(fd, 32, 1, &m);
+	check(r == 0 && m.count == 1 && get32(8) == 33 && (int)get32(12) == -3,
 	      "nnc-undefined", "r=%d type=%u status=%d", r, get32(8), (int)get32(12));
 
 	dma_xfer(fd, 77, (1 << 20) + 123, "dma-xfer");
