@@ -17,7 +17,10 @@ check insmod load_module "$mod" || exit 1
 check accel-node wait_for 10 test -c /dev/accel/accel0 || exit 1
 mhi=
 for m in /sys/bus/pci/devices/*/mhi*; do [ -e "$m" ] && mhi=${m##*/}; done
-if [ -z "$mhi" ] || ! check online wait_for "$wait_s" test -e "/sys/bus/mhi/devices/${mhi}_QAIC_CONTROL/driver"; then
+# the control channel's name on the host side differs between the drivers
+ctl=QAIC_CONTROL
+[ "$mod" = qaic_rs ] && ctl=QAIC_RS_CONTROL
+if [ -z "$mhi" ] || ! check online wait_for "$wait_s" test -e "/sys/bus/mhi/devices/${mhi}_$ctl/driver"; then
 	[ -z "$mhi" ] && fail online "no MHI controller"
 	exit 1
 fi
