@@ -32,8 +32,9 @@ pub struct BenchArgs {
     #[command(flatten)]
     net: NetworkArgs,
     /// Measure plain DMA instead of inferences: copy a buffer object to
-    /// device memory and back. The channel comes from activating --elf, or
-    /// from a bare activate transaction with --dev-addr.
+    /// device memory and back. The channel comes from activating --elf (any
+    /// image; default: one without workload), or from a bare activate
+    /// transaction when only --dev-addr is given.
     #[arg(long, conflicts_with_all = ["shape", "seed", "constants"])]
     loopback: bool,
     /// Device address of the loopback area (default: the activation's DDR base).
@@ -406,11 +407,23 @@ fn network(dev: &Device, a: &BenchArgs) -> Result<(Stats, Shape)> {
 
 fn loopback(dev: &Device, a: &BenchArgs) -> Result<(Stats, Shape)> {
     let q = queue_size(a.bo_size(), a)?;
-    let (channel, base) = match &a.net.elf {
-        Some(path) => {
+    /// Where the channel comes from.
+    enum Source {
+        Image(Vec<u8>),
+        Bare(u64),
+    }
+    let source = match (&a.net.elf, a.dev_addr) {
+        (Some(path), _) => Source::Image(
+            std::fs::read(path)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?,
+        ),
+        // without an address of its own, activate a network without workload for the channel
+        (None, None) => Source::Image(qaic::program::plain_elf()),
+        (None, Some(base)) => Source::Bare(base),
+    };
+    let (channel, base) = match source {
+        Source::Image(elf_bytes) => {
             dev.device_info()?.check_compatible()?;
-            let elf_bytes = std::fs::read(path)
-                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
             let elf = dev.load_elf("qaic-bench", &elf_bytes, &LoadElfOptions::default())?;
             let act = match dev.activate(elf, None, q, ActivationState::Ready) {
                 Ok(act) => act,
@@ -422,12 +435,7 @@ fn loopback(dev: &Device, a: &BenchArgs) -> Result<(Stats, Shape)> {
             let base = a.dev_addr.unwrap_or(act.response.ddr_base);
             (Channel::Program { act, elf }, base)
         }
-        None => {
-            let base = a.dev_addr.ok_or_else(|| {
-                Error::InvalidArgument(
-                    "--loopback without --elf needs the device address (--dev-addr)".into(),
-                )
-            })?;
+        Source::Bare(base) => {
             let r = dev.manage(&ManageMsg::new().activate(q, 0))?;
             let act = r
                 .activate()

@@ -54,6 +54,20 @@ const TEXT: [u8; 4] = 0x529f_c000u32.to_le_bytes();
 /// `ddr_base`), as in the worked example of workload.rst.
 pub const DEFAULT_OUTPUT_OFFSET: u32 = 0x1000;
 
+/// A network image without a workload section: it loads and activates
+/// normally and its channel moves data, runs semaphores and doorbells, but
+/// nothing computes (for plain DMA tests such as `qaic bench --loopback`).
+pub fn plain_elf() -> Vec<u8> {
+    ElfWriter::new(elf::EM_QDSP6)
+        .section(
+            ".text",
+            elf::SHT_PROGBITS,
+            elf::SHF_ALLOC | elf::SHF_EXECINSTR,
+            &TEXT,
+        )
+        .finish()
+}
+
 /// A network for the emulated card: workload, constants and ELF image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
@@ -566,9 +580,8 @@ mod tests {
 
     #[test]
     fn from_elf_refuses_images_without_a_valid_workload() {
-        let plain = ElfWriter::new(elf::EM_QDSP6)
-            .section(".text", elf::SHT_PROGBITS, 0, &TEXT)
-            .finish();
+        let plain = plain_elf();
+        assert_eq!(elf::find_section(&plain, ".text").unwrap(), Some(&TEXT[..]));
         assert_eq!(
             Program::from_elf("x", plain, vec![]),
             Err(WorkloadError::NoSection)
