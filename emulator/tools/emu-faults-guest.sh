@@ -9,10 +9,17 @@
 # shellcheck source=tests/guest/lib.sh
 . /qaic/lib.sh
 
-online() { wait_for "$1" sh -c 'test -e /sys/bus/mhi/devices/mhi*_QAIC_CONTROL/driver'; }
+# Args: MODULE (qaic or qaic_rs). Their control channels have different names on the host side.
+set -- $QAIC_TEST_ARGS
+mod=${1:-qaic}
+ctl=QAIC_CONTROL
+[ "$mod" = qaic_rs ] && ctl=QAIC_RS_CONTROL
+
+online() { wait_for "$1" sh -c "test -e /sys/bus/mhi/devices/mhi*_$ctl/driver"; }
 fault() { echo "FAULT_POINT $*"; sleep 2; }
 
-check insmod load_module qaic
+# a short control response timeout, for the dropped-response phase
+check insmod load_module "$mod" control_resp_timeout_s=2
 check online online 120 || exit 1
 check status-before /bin/emu-probe status 0
 
@@ -28,7 +35,6 @@ info "delayed STATUS took $(awk "BEGIN {print $t1 - $t0}") s"
 check delay-observed awk "BEGIN {exit !($t1 - $t0 >= 1.4)}"
 fault delay-response 0
 
-echo 2 >/sys/module/qaic/parameters/control_resp_timeout_s
 fault drop-next-response
 check dropped-response-times-out /bin/emu-probe status 110
 check status-after-drop /bin/emu-probe status 0
@@ -37,4 +43,4 @@ fault sys-err
 check online-after-sys-err online 60
 check status-after-sys-err wait_for 10 /bin/emu-probe status 0
 
-check rmmod rmmod qaic
+check rmmod rmmod "$mod"

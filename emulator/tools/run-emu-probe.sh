@@ -15,11 +15,15 @@ log_areas=${RUN_EMU_PROBE_LOG-control}
 out=${TMPDIR:-/tmp}/emu-probe.$$
 trap 'rm -f "$out"' EXIT
 gcc -static -O2 -Wall -o "$out" "$here/emu-probe.c"
-args=(--name emu-probe --cards 1 --module qaic --file "$out:/bin/emu-probe" --script "$here/emu-probe-guest.sh")
+# EMU_TOOLS_MODULE selects the driver under test: qaic (default, the upstream C driver) or qaic_rs
+mod=${EMU_TOOLS_MODULE:-qaic}
+name=emu-probe
+[[ $mod == qaic ]] || name=emu-probe-$mod
+args=(--name "$name" --cards 1 --module "$mod" --file "$out:/bin/emu-probe" --script "$here/emu-probe-guest.sh" --args "$mod")
 [[ -n $log_areas ]] && args+=(--emu-log "$log_areas")
 rc=0
 "$repo/scripts/guest.sh" "${args[@]}" "$@" || rc=$?
-run=$cache/runs/emu-probe
+run=$cache/runs/$name
 grep TIMING "$run/guest.log" || true
 if [[ -n $log_areas ]]; then
 	n=0
