@@ -1071,9 +1071,11 @@ mod tests {
                 self.cap.min(max_pairs)
             };
             let mut v = KVec::new();
-            let (mut a, mut n) = (addr, 0);
+            let (mut a, mut n) = (addr, 0usize);
             while a < end && n < limit {
-                let next = (a / self.seg + 1).saturating_mul(self.seg).min(end);
+                // The next multiple of `seg` after `a`, without a panicking operation.
+                let base = a.saturating_sub(a.checked_rem(self.seg).unwrap_or(0));
+                let next = base.saturating_add(self.seg).min(end);
                 if self.gaps {
                     v.push(
                         Segment {
@@ -1086,11 +1088,11 @@ mod tests {
                 v.push(
                     Segment {
                         addr: BUS.wrapping_add(a),
-                        len: next - a,
+                        len: next.saturating_sub(a),
                     },
                     GFP_KERNEL,
                 )?;
-                n += 1;
+                n = n.saturating_add(1);
                 a = next;
             }
             Ok(v)
@@ -2299,6 +2301,9 @@ mod tests {
         Ok(())
     }
 
+    /// An orphan row: header `count` and `len` (if not exact), transactions, result, calls.
+    type OrphanRow = (u32, Option<u32>, &'static [u32], Result, &'static [Call]);
+
     #[test]
     fn orphans() -> Result {
         // A passthrough (skipped), a refused deactivate (released anyway), a failed status (skipped,
@@ -2307,7 +2312,7 @@ mod tests {
             3, 16, 0xa, 0xb, 11, 16, 1, 4, 14, 24, 5, 1, 0, 0, 99, 8, 11, 16, 0, 6, 8, 24, 0, 5, 0,
             0,
         ];
-        let rows: [(u32, Option<u32>, &[u32], Result, &[Call]); 5] = [
+        let rows: [OrphanRow; 5] = [
             (
                 6,
                 None,
