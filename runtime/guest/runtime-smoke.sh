@@ -3,7 +3,8 @@
 # Guest side of the runtime smoke test (scripts/check.d/40-runtime.sh, bench: scripts/guest.sh):
 # load the driver module, wait until the emulated card is ONLINE, then run the static runtime
 # binaries added with --file: `uapi-smoke` and `uapi-errno` (every step becomes one QAIC-TEST
-# line, prefixed "smoke-" / "errno-"), `qaic list` and `qaic info`. Busybox sh.
+# line, prefixed "smoke-" / "errno-"), `qaic list`, `qaic info`, then `qaic run` and `qaic bench`
+# on the emulated card's compute stand-in (Documentation/workload.rst). Busybox sh.
 #
 # Args: MODULE [TIMEOUT-SECONDS]   driver module (qaic or qaic_rs), mission-mode wait (default 120)
 # shellcheck source=tests/guest/lib.sh
@@ -49,6 +50,30 @@ run_steps uapi-errno errno
 
 check qaic-list sh -c 'qaic list | grep -q "^/dev/accel/accel0 .* online"'
 check qaic-info sh -c 'qaic info >/tmp/info.out 2>&1; s=$?; cat /tmp/info.out; [ $s = 0 ] && grep -q "^protocols *NNC command 17\." /tmp/info.out'
+
+# runs CMD.. with its output in /tmp/out, shown in the log; true when it exits 0 and prints a line
+# matching the extended regex PATTERN
+ok_and_prints() {
+	pattern=$1
+	shift
+	"$@" >/tmp/out 2>&1
+	s=$?
+	cat /tmp/out
+	echo "exit status $s"
+	[ $s = 0 ] && grep -Eq "$pattern" /tmp/out
+}
+
+# Inferences on the compute stand-in, every output checked against the CPU reference (qaic run
+# exits 1 on any mismatch): the example network of workload.rst, then a generated 3-layer MLP.
+check qaic-run ok_and_prints '^20 requests, 20 verified against the CPU reference, 0 mismatches' \
+	qaic run -n 20
+check qaic-run-mlp ok_and_prints '^50 requests, 50 verified against the CPU reference, 0 mismatches' \
+	qaic run --shape 64,32,16,10 --seed 7 -n 50
+# throughput of execute+wait: inferences (2 threads x 4 in flight), then plain DMA loop-back
+check qaic-bench ok_and_prints '"mode":"network".*"requests":400,.*"verified":true' \
+	qaic bench -n 200 --threads 2 --queue-depth 4 --json
+check qaic-bench-loopback ok_and_prints '"mode":"loopback".*"requests":200,.*"verified":true' \
+	qaic bench --loopback --bo-size 64k -n 200 --json
 
 check rmmod rmmod "$mod"
 check_kernel_clean kernel-clean
