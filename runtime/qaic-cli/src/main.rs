@@ -430,3 +430,80 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("qaic").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn short_vectors() {
+        assert_eq!(short(&[1, -2, 3]), "[1, -2, 3]");
+        assert_eq!(short(&[]), "[]");
+        let v: Vec<i8> = (0..20).collect();
+        assert_eq!(
+            short(&v),
+            "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, ... 4 more]"
+        );
+    }
+
+    #[test]
+    fn run_selects_the_network() {
+        let Cmd::Run(a) = parse(&["run"]).unwrap().cmd else {
+            panic!("not run")
+        };
+        assert_eq!((a.requests, a.net.given()), (10, false));
+        assert_eq!(a.net.program().unwrap(), Program::example());
+        let Cmd::Run(a) = parse(&["run", "--shape", "8,4,2", "--seed", "3", "-n", "5"])
+            .unwrap()
+            .cmd
+        else {
+            panic!("not run")
+        };
+        assert_eq!(a.requests, 5);
+        assert_eq!(
+            a.net.program().unwrap().workload().to_string(),
+            "8 -> 4 (relu) -> 2"
+        );
+        assert_eq!(
+            a.net.program().unwrap(),
+            Program::mlp(&[8, 4, 2], 3).unwrap()
+        );
+        // a shape the format refuses is a workload error, not a panic
+        let Cmd::Run(a) = parse(&["run", "--shape", "5000,2"]).unwrap().cmd else {
+            panic!("not run")
+        };
+        assert!(matches!(a.net.program(), Err(Error::Workload(_))));
+        // --constants needs --elf, --seed needs --shape, --elf excludes --shape
+        assert!(parse(&["run", "--constants", "c"]).is_err());
+        assert!(parse(&["run", "--seed", "1"]).is_err());
+        assert!(parse(&["run", "--elf", "e", "--shape", "2,2"]).is_err());
+    }
+
+    #[test]
+    fn bench_modes() {
+        assert!(parse(&["bench"]).is_ok());
+        assert!(parse(&["bench", "--shape", "4,4", "--json"]).is_ok());
+        assert!(parse(&["bench", "--loopback", "--bo-size", "64k"]).is_ok());
+        assert!(parse(&["bench", "--loopback", "--dev-addr", "0x1000"]).is_ok());
+        // loop-back options without --loopback, and network options with it
+        assert!(parse(&["bench", "--bo-size", "4k"]).is_err());
+        assert!(parse(&["bench", "--dev-addr", "0"]).is_err());
+        assert!(parse(&["bench", "--loopback", "--shape", "4,4"]).is_err());
+    }
+
+    #[test]
+    fn a_missing_image_is_reported_with_its_path() {
+        let Cmd::Run(a) = parse(&["run", "--elf", "/nonexistent/net.elf"])
+            .unwrap()
+            .cmd
+        else {
+            panic!("not run")
+        };
+        let e = a.net.program().unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/net.elf"), "{e}");
+    }
+}

@@ -288,6 +288,25 @@ mod tests {
     }
 
     #[test]
+    fn workload_errors_and_mismatches() {
+        let e: Error = WorkloadError::NoSection.into();
+        assert_eq!(
+            e.to_string(),
+            "workload: the ELF has no qaic_emu_workload section"
+        );
+        assert_eq!((e.errno(), e.ioctl()), (None, None));
+        let e = Error::OutputMismatch {
+            input: vec![1, 2],
+            expected: vec![3],
+            actual: vec![-4],
+        };
+        assert_eq!(
+            e.to_string(),
+            "output [-4] differs from the CPU reference [3] (input [1, 2])"
+        );
+    }
+
+    #[test]
     fn ioctl_requests() {
         assert_eq!(Ioctl::Manage.request(), Some(0xc010_6440));
         assert_eq!(Ioctl::DetachSliceBo.request(), Some(0x4008_6448));
