@@ -1734,6 +1734,42 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn encode_limits() -> Result {
+        // The largest passthrough, 4096 bytes: one piece of exactly a transfer buffer.
+        let mut m = Mock::new();
+        let mut words = blank(1, 4096)?;
+        if let Some(w) = words.get_mut(1023) {
+            *w = 0xabcd;
+        }
+        let u = user(&words, None)?;
+        let mut enc = encode_request(&u, 1, &mut m).map_err(|(e, _)| e)?;
+        enc.wire.seal(SEQ, HANDLE, false);
+        assert_eq!(enc.wire.piece_count(), 2);
+        let p = enc.wire.pieces().nth(1).unwrap_or_default();
+        assert_eq!(p.len(), TRE_LEN);
+        assert_eq!(le32(p, 0), Ok(4));
+        assert_eq!(le32(p, 4), Ok(4096));
+        assert_eq!(le32(p, 4092), Ok(0xabcd));
+        assert!(pieces_ok(&enc.wire));
+        assert_eq!(le32(enc.wire.as_bytes(), 12), Ok(32 + 4096));
+
+        // 512 STATUS transactions, the most a message can have: a piece each.
+        let mut words = KVec::new();
+        for _ in 0..512 {
+            words.extend_from_slice(&U_STATUS, GFP_KERNEL)?;
+        }
+        let u = user(&words, None)?;
+        let mut enc = encode_request(&u, 512, &mut m).map_err(|(e, _)| e)?;
+        enc.wire.seal(SEQ, HANDLE, false);
+        assert_eq!(enc.wire.piece_count(), 513);
+        assert!(enc.wire.pieces().skip(1).all(|p| same(p, &W_STATUS, true)));
+        assert_eq!(le32(enc.wire.as_bytes(), 12), Ok(32 + 4096));
+        assert_eq!(le32(enc.wire.as_bytes(), 16), Ok(512));
+        assert!(m.calls.is_empty());
+        Ok(())
+    }
+
     /// Checks the DMA_XFER_TO_DEV of a sealed MANAGE message whose only transaction it is: tag
     /// 0x77, `chunk_id`, and the pairs of the 16-byte segments from `addr` on, `pairs` of them.
     fn big_dma_is(wire: &Wire, chunk_id: u32, addr: u64, pairs: usize) -> bool {
