@@ -69,6 +69,10 @@ check qaic-run ok_and_prints '^20 requests, 20 verified against the CPU referenc
 	qaic run -n 20
 check qaic-run-mlp ok_and_prints '^50 requests, 50 verified against the CPU reference, 0 mismatches' \
 	qaic run --shape 64,32,16,10 --seed 7 -n 50
+# PARTIAL_EXECUTE_BO: random numbers of fresh input bytes (0 included: the inference runs on what
+# earlier requests left in device memory) and of output bytes copied back
+check qaic-run-partial ok_and_prints '^30 requests, 30 verified against the CPU reference, 0 mismatches' \
+	qaic run --partial -v -n 30
 # throughput of execute+wait: inferences (2 threads x 4 in flight), then plain DMA loop-back
 check qaic-bench ok_and_prints '"mode":"network".*"requests":400,.*"verified":true' \
 	qaic bench -n 200 --threads 2 --queue-depth 4 --json

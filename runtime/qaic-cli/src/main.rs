@@ -89,6 +89,11 @@ struct RunArgs {
     /// Print every request (default: the first 10).
     #[arg(short, long)]
     verbose: bool,
+    /// Use PARTIAL_EXECUTE_BO with random sizes: each request sends only the
+    /// first 0..=IN input bytes (the device keeps the rest from earlier
+    /// requests) and reads back the first 1..=OUT output bytes.
+    #[arg(long)]
+    partial: bool,
     /// Stop after load/activate/deactivate/unload (no execution).
     #[arg(long)]
     load_only: bool,
@@ -367,9 +372,20 @@ fn run_requests(loaded: &qaic::LoadedProgram, a: &RunArgs) -> Result<()> {
     let mut first_mismatch = None;
     let mut mismatches = 0u64;
     let start = std::time::Instant::now();
+    let mut sizes = Rng::new(a.input_seed ^ 0x7061_7274);
     for i in 0..a.requests {
         rng.fill_i8(&mut input);
-        request.run(&input, timeout)?;
+        request.set_input(&input)?;
+        let mut note = String::new();
+        if a.partial {
+            let fresh = sizes.range(0, w.input_len() as i64) as usize;
+            let out = sizes.range(1, w.output_len() as i64) as usize;
+            request.submit_partial(fresh, out)?;
+            note = format!(" (partial: {fresh} input bytes, {out} output bytes)");
+        } else {
+            request.submit()?;
+        }
+        request.wait(timeout)?;
         let verdict = match request.check() {
             Ok(_) => "ok".to_string(),
             Err(e @ Error::OutputMismatch { .. }) => {
@@ -382,9 +398,9 @@ fn run_requests(loaded: &qaic::LoadedProgram, a: &RunArgs) -> Result<()> {
         };
         if a.verbose || i < 10 || verdict != "ok" {
             println!(
-                "request {i}: {} -> {} {verdict}",
-                short(&input),
-                short(&request.output()?)
+                "request {i}: {} -> {} {verdict}{note}",
+                short(request.effective_input()),
+                short(&request.received_output()?)
             );
         } else if i == 10 {
             println!("... (-v prints every request)");

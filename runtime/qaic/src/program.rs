@@ -37,6 +37,7 @@
 //! # }
 //! ```
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::bo::{Bo, Direction, DoorbellWidth, Sem, SemCmd, Slice};
@@ -294,6 +295,7 @@ impl Program {
             constants_id,
             activation,
             slices: IoSlices::default(),
+            device_input: Mutex::new(vec![0; self.workload.input_len()]),
             torn_down: false,
         };
         // on error, dropping `loaded` deactivates and unloads
@@ -354,6 +356,11 @@ pub struct LoadedProgram {
     constants_id: Option<ConstantsId>,
     activation: Activation,
     slices: IoSlices,
+    /// What the device's input region holds once every submitted request
+    /// has run: zero after ACTIVATE, then each submission's fresh bytes
+    /// (the device keeps the rest, see workload.rst "Partial execute").
+    /// Locked across the EXECUTE ioctl so it follows the channel's order.
+    device_input: Mutex<Vec<i8>>,
     torn_down: bool,
 }
 
@@ -401,6 +408,8 @@ impl LoadedProgram {
             program: self,
             input,
             output,
+            effective_input: Vec::new(),
+            output_checked: 0,
         })
     }
 
@@ -436,6 +445,10 @@ pub struct Request<'p> {
     program: &'p LoadedProgram,
     input: Bo,
     output: Bo,
+    /// The input the device computes on for the last submission.
+    effective_input: Vec<i8>,
+    /// Output bytes the last submission copies back.
+    output_checked: usize,
 }
 
 impl Request<'_> {
@@ -472,10 +485,49 @@ impl Request<'_> {
     }
 
     /// Queues the request: EXECUTE_BO of `[input, output]` on the channel.
-    pub fn submit(&self) -> Result<()> {
-        self.program
-            .dev
-            .execute(self.program.activation.dbc_id, &[&self.input, &self.output])
+    pub fn submit(&mut self) -> Result<()> {
+        self.submit_inner(None)
+    }
+
+    /// Queues the request with PARTIAL_EXECUTE_BO: only the first
+    /// `input_bytes` of the input go to the device (the inference then
+    /// uses what earlier requests left in device memory for the rest, zero
+    /// after activation) and only the first `output_bytes` of the output
+    /// come back. [`Request::check`] accounts for both.
+    pub fn submit_partial(&mut self, input_bytes: usize, output_bytes: usize) -> Result<()> {
+        let w = &self.program.program.workload;
+        if input_bytes > w.input_len() || output_bytes > w.output_len() {
+            return Err(Error::invalid(format!(
+                "partial execute of {input_bytes} input / {output_bytes} output bytes, the \
+                 network has {} / {}",
+                w.input_len(),
+                w.output_len()
+            )));
+        }
+        self.submit_inner(Some((input_bytes, output_bytes)))
+    }
+
+    fn submit_inner(&mut self, partial: Option<(usize, usize)>) -> Result<()> {
+        let prog = self.program;
+        let w = &prog.program.workload;
+        let (fresh, out) = partial.unwrap_or((w.input_len(), w.output_len()));
+        let mut device = prog
+            .device_input
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let effective = merge_input(&device, &self.input.bytes()?[..fresh]);
+        let dbc = prog.activation.dbc_id;
+        match partial {
+            None => prog.dev.execute(dbc, &[&self.input, &self.output])?,
+            Some(_) => prog.dev.partial_execute(
+                dbc,
+                &[(&self.input, fresh as u64), (&self.output, out as u64)],
+            )?,
+        }
+        *device = effective.clone();
+        self.effective_input = effective;
+        self.output_checked = out;
+        Ok(())
     }
 
     /// Waits for the output (WAIT_BO); `None` is the driver's default
@@ -489,11 +541,34 @@ impl Request<'_> {
         Ok(self.output.bytes()?.iter().map(|&b| b as i8).collect())
     }
 
-    /// Compares the output with the CPU reference of the current input.
+    /// The part of the output vector the last submission copied back (all
+    /// of it unless it was a partial execute).
+    pub fn received_output(&self) -> Result<Vec<i8>> {
+        let mut v = self.output()?;
+        v.truncate(self.output_checked);
+        Ok(v)
+    }
+
+    /// The input the device computed on in the last submission: the input
+    /// buffer object's bytes, or for a partial execute its fresh bytes
+    /// followed by what device memory held.
+    pub fn effective_input(&self) -> &[i8] {
+        &self.effective_input
+    }
+
+    /// Compares the output with the CPU reference of the last submission's
+    /// (effective) input; after a partial execute only the bytes that were
+    /// copied back are compared. Returns those bytes.
     pub fn check(&self) -> Result<Vec<i8>> {
-        let input = self.input()?;
-        let expected = self.program.program.reference(&input)?;
-        let actual = self.output()?;
+        if self.effective_input.is_empty() {
+            return Err(Error::invalid(
+                "check of a request that was never submitted",
+            ));
+        }
+        let input = self.effective_input.clone();
+        let mut expected = self.program.program.reference(&input)?;
+        expected.truncate(self.output_checked);
+        let actual = self.received_output()?;
         if actual != expected {
             return Err(Error::OutputMismatch {
                 input,
@@ -518,6 +593,16 @@ impl Request<'_> {
         self.run(input, timeout)?;
         self.check()
     }
+}
+
+/// What the device computes on: the `fresh` bytes just transferred,
+/// followed by what device memory held beyond them.
+fn merge_input(device: &[i8], fresh: &[u8]) -> Vec<i8> {
+    let mut v = device.to_vec();
+    for (d, s) in v.iter_mut().zip(fresh) {
+        *d = *s as i8;
+    }
+    v
 }
 
 #[cfg(test)]
@@ -629,6 +714,14 @@ mod tests {
         assert_eq!(o.sem1, sem(0, 5, 0, 3), "post-sync DEC");
         assert_eq!(o.sem2, uapi::qaic_sem::default());
         assert_eq!(o.sem3, uapi::qaic_sem::default());
+    }
+
+    #[test]
+    fn partial_inputs_keep_the_device_bytes() {
+        let device = [1i8, 2, 3, 4];
+        assert_eq!(merge_input(&device, &[]), vec![1, 2, 3, 4]);
+        assert_eq!(merge_input(&device, &[0xff, 9]), vec![-1, 9, 3, 4]);
+        assert_eq!(merge_input(&device, &[5, 6, 7, 0x80]), vec![5, 6, 7, -128]);
     }
 
     #[test]
