@@ -463,7 +463,7 @@ impl Workload {
 
     /// Parses and validates a section as a reader of format 1.x does:
     /// any minor version, longer headers and descriptors skipped, reserved
-    /// fields ignored.
+    /// fields and `flags` ignored.
     pub fn parse(s: &[u8]) -> Result<Workload> {
         let u16_at = |o: usize| u16::from_le_bytes([s[o], s[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]]);
@@ -503,12 +503,8 @@ impl Workload {
         if expected != actual {
             return Err(WorkloadError::TableCrc { expected, actual });
         }
-        if s[37] != 0 {
-            return Err(WorkloadError::Header {
-                field: "flags",
-                value: s[37].into(),
-            });
-        }
+        // s[37], flags: none defined in 1.0; ignored like the reserved fields, since a later
+        // minor may define bits (as the emulator does)
         let mut layers = Vec::with_capacity(n);
         for k in 0..n {
             let o = hl + k * dl;
@@ -771,10 +767,15 @@ mod tests {
             with(&|t| t[64] ^= 1),
             Err(WorkloadError::TableCrc { .. })
         ));
-        assert!(matches!(
-            with(&|t| t[37] = 1),
-            Err(WorkloadError::Header { field: "flags", .. })
-        ));
+        // flags and reserved bytes are ignored by a 1.x reader
+        assert_eq!(
+            with(&|t| {
+                t[37] = 1;
+                t[38] = 0xff;
+                t[60] = 0xff
+            }),
+            Ok(doc_example())
+        );
         assert!(matches!(
             with(&|t| {
                 t[64 + 29] = 2;
