@@ -219,6 +219,12 @@ pub(crate) trait EncodeOps {
     /// them, covering a non-empty prefix of the range, all of it if it fits. Zero-length
     /// segments are ignored.
     ///
+    /// To fail as the C driver does, pin the whole range even when only `max_pairs` segments
+    /// are returned: a page that cannot be pinned anywhere in it is `EFAULT` now, before the
+    /// transfer gets a chunk id. Only if the page array for the whole range cannot be allocated
+    /// may fewer pages be pinned (the C driver halves the array until it can allocate it);
+    /// the rest then goes in continuation messages.
+    ///
     /// # Errors
     ///
     /// `EFAULT` if the pages cannot all be pinned, `ENOMEM`.
