@@ -1,32 +1,91 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! The DRM compute accelerator device, `/dev/accel/accelN`.
+//! The DRM compute accelerator device, `/dev/accel/accelN`, and its ioctls.
 
 use kernel::{
-    device,
+    device::{
+        self,
+        Bound, //
+    },
     drm::{
         self,
         gem, //
     },
     pci,
-    prelude::*, //
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+    },
+    uapi,
+};
+
+use crate::card::{
+    Card,
+    UserHandle, //
 };
 
 /// The DRM driver of the card.
 pub(crate) struct QaicDrm;
 
 /// The DRM device of a card.
-#[expect(dead_code, reason = "the ioctl handlers will take it")]
 pub(crate) type QaicDevice<Ctx = drm::Normal> = drm::Device<QaicDrm, Ctx>;
 
-/// Per-open state of `/dev/accel/accelN`.
-pub(crate) struct QaicFile;
+/// What the ioctls of a registered device reach: the PCI device, bound as long as the DRM device
+/// is registered.
+pub(crate) struct Registered<'bound> {
+    pub(crate) pdev: &'bound pci::Device<Bound>,
+}
+
+/// Per-open state of `/dev/accel/accelN`: a user of the card.
+pub(crate) struct QaicFile {
+    card: ARef<QaicDevice>,
+    handle: UserHandle,
+    /// The last chunk id given to a DMA transfer of this user that needs several messages.
+    chunk_id: Atomic<u32>,
+}
+
+impl QaicFile {
+    /// The number by which the card's firmware knows this user.
+    pub(crate) fn handle(&self) -> u32 {
+        self.handle.get()
+    }
+
+    /// A fresh, non-zero chunk id.
+    pub(crate) fn next_chunk_id(&self) -> u32 {
+        loop {
+            let id = self.chunk_id.fetch_add(1, Relaxed).wrapping_add(1);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+}
 
 impl drm::file::DriverFile for QaicFile {
     type Driver = QaicDrm;
 
-    fn open(_dev: &drm::Device<QaicDrm>) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::new(Self, GFP_KERNEL)?.into())
+    fn open(dev: &QaicDevice) -> Result<Pin<KBox<Self>>> {
+        let card: &Card = dev;
+        card.link.online().ok_or(ENODEV)?;
+        Ok(KBox::new(
+            Self {
+                card: dev.into(),
+                handle: UserHandle::new()?,
+                chunk_id: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?
+        .into())
+    }
+}
+
+impl Drop for QaicFile {
+    fn drop(&mut self) {
+        crate::control::terminate(&self.card, self.handle.get());
     }
 }
 
@@ -57,13 +116,25 @@ const INFO: drm::DriverInfo = drm::DriverInfo {
 
 #[vtable]
 impl drm::Driver for QaicDrm {
-    type Data = ();
-    type RegistrationData<'a> = ();
+    type Data = Card;
+    type RegistrationData<'a> = Registered<'a>;
     type File = QaicFile;
     type Object = Bo;
     type ParentDevice<Ctx: device::DeviceContext> = pci::Device<Ctx>;
 
     const INFO: drm::DriverInfo = INFO;
-    const IOCTLS: &'static [drm::ioctl::DrmIoctlDescriptor] = &[];
     const FEAT_COMPUTE_ACCEL: bool = true;
+
+    kernel::declare_drm_ioctls! {
+        (QAIC_MANAGE, qaic_manage_msg, 0, manage),
+    }
+}
+
+fn manage(
+    dev: &QaicDevice<drm::Registered>,
+    reg: &Registered<'_>,
+    msg: &mut uapi::qaic_manage_msg,
+    file: &drm::File<QaicFile>,
+) -> Result<u32> {
+    crate::control::manage_ioctl(dev, reg.pdev, &file.inner(), msg)
 }

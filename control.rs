@@ -15,16 +15,54 @@ use kernel::{
         Bound,
         Core, //
     },
+    dma::{
+        Coherent,
+        DataDirection, //
+    },
     mhi::{
         self,
         Buffer,
         Direction, //
     },
-    new_spinlock_irq,
+    mm::pin::PinnedUserPages,
+    new_condvar, new_mutex, new_spinlock_irq,
+    page::PAGE_SIZE,
+    pci,
     prelude::*,
+    scatterlist::{
+        Owned,
+        SGTable, //
+    },
     sync::{
+        aref::ARef,
         Arc,
+        CondVar,
+        CondVarTimeoutResult,
+        Mutex,
         SpinLockIrq, //
+    },
+    time::msecs_to_jiffies,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+    uapi,
+};
+
+use crate::{
+    accel::{
+        QaicDevice,
+        QaicFile, //
+    },
+    card::{
+        Card,
+        Dbcs, //
+    },
+    manage::{
+        self,
+        Reply,
+        Segment,
+        Wire, //
     },
 };
 
@@ -190,6 +228,335 @@ pub(crate) fn decode_status(msg: &[u8], seq: u32) -> Result<Status, BadStatus> {
     Ok(Status { major, minor, crc })
 }
 
+/// Why the bring-up failed, for the log.
+fn refuse(dev: &mhi::Device<Bound>, bad: BadStatus) {
+    dev_err!(
+        dev.as_ref(),
+        "card refused, unusable until reset: {:?} (this driver speaks {}.{})\n",
+        bad,
+        PROTOCOL_MAJOR,
+        PROTOCOL_MINOR
+    );
+}
+
+/// Where a card's control link is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChannelState {
+    /// No control channel: the card is booting, resetting or gone.
+    Down,
+    /// The STATUS request with this sequence number is out.
+    Boot(u32),
+    /// The card speaks our protocol: it is online.
+    Online { crc: bool },
+    /// The card's answer was not acceptable; it stays unusable until it is reset.
+    Refused,
+}
+
+/// How a request waits for its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A signal ends the wait (`ERESTARTSYS`): user requests.
+    Interruptible,
+    /// Only the answer, the timeout or the link going down end it: requests whose answer
+    /// decides whether memory can be freed (TERMINATE).
+    Uninterruptible,
+}
+
+/// A request waiting for its answer.
+struct Waiter {
+    seq: u32,
+    answer: Option<Buffer>,
+}
+
+/// The part of the link that the receive path (softirq context) shares with the senders.
+struct Shared {
+    /// Sequence number of the next request.
+    seq: u32,
+    channel: ChannelState,
+    /// Bumped every time the link goes down: a waiter from an older generation will never get
+    /// its answer.
+    generation: u64,
+    waiters: KVec<Waiter>,
+    /// Receive buffers posted for requests that could not be sent: the next request reuses one
+    /// instead of posting its own, so there is always exactly one per request in flight.
+    spare_rx: u32,
+}
+
+impl Shared {
+    fn take(&mut self, seq: u32) -> Option<Buffer> {
+        let i = self.waiters.iter().position(|w| w.seq == seq)?;
+        let answer = self.waiters.get_mut(i)?.answer.take()?;
+        self.forget(seq);
+        Some(answer)
+    }
+
+    fn forget(&mut self, seq: u32) {
+        self.waiters.retain(|w| w.seq != seq);
+    }
+}
+
+/// Tries before giving up on room in the card's receive ring, and the pause between two.
+const ROOM_TRIES: u32 = 20;
+const ROOM_PAUSE_MS: u32 = 100;
+
+/// The control link to a card's firmware: requests go out on the `QAIC_RS_CONTROL` channel pair,
+/// answers are matched to their requests by sequence number. Several requests can be out at
+/// once; the sending of each is serialised.
+#[pin_data]
+pub(crate) struct Link {
+    /// The channels while the control client is bound. Held while a request is queued.
+    #[pin]
+    sender: Mutex<Option<Arc<mhi::Channels<ControlDriver>>>>,
+    #[pin]
+    shared: SpinLockIrq<Shared>,
+    /// Notified when an answer arrives or the link goes down.
+    #[pin]
+    answered: CondVar,
+}
+
+impl Link {
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            sender <- new_mutex!(None),
+            shared <- new_spinlock_irq!(Shared {
+                seq: 0,
+                channel: ChannelState::Down,
+                generation: 0,
+                waiters: KVec::new(),
+                spare_rx: 0,
+            }),
+            answered <- new_condvar!(),
+        })
+    }
+
+    /// Where the link is.
+    pub(crate) fn state(&self) -> ChannelState {
+        self.shared.lock().channel
+    }
+
+    /// Whether the card is online, and if so whether it uses CRCs.
+    pub(crate) fn online(&self) -> Option<bool> {
+        match self.state() {
+            ChannelState::Online { crc } => Some(crc),
+            _ => None,
+        }
+    }
+
+    /// The control channel came up: sends the STATUS request that checks the card's protocol
+    /// version. Its answer arrives in [`Link::receive`].
+    fn up(
+        &self,
+        dev: &mhi::Device<Core<'_>>,
+        channels: &Arc<mhi::Channels<ControlDriver>>,
+    ) -> Result {
+        let mut sender = self.sender.lock();
+        let seq = {
+            let mut shared = self.shared.lock();
+            let seq = shared.seq;
+            shared.seq = seq.wrapping_add(1);
+            shared.channel = ChannelState::Boot(seq);
+            shared.spare_rx = 0;
+            seq
+        };
+        *sender = Some(channels.clone());
+        let request = StatusRequest::new(seq);
+
+        // The answer's buffer goes first, so it is there when the card answers.
+        let rx = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
+        dev.queue::<ControlDriver>(Direction::FromDevice, rx, false)
+            .map_err(|(e, _)| e)?;
+        let mut header = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
+        header.fill(&request.header)?;
+        let mut body = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
+        body.fill(&request.body)?;
+        dev.queue::<ControlDriver>(Direction::ToDevice, header, true)
+            .map_err(|(e, _)| e)?;
+        dev.queue::<ControlDriver>(Direction::ToDevice, body, false)
+            .map_err(|(e, _)| e)?;
+        dev_dbg!(dev.as_ref(), "control: STATUS request {} sent\n", seq);
+        Ok(())
+    }
+
+    /// The control channel goes away (card reset or removal): requests still waiting fail with
+    /// `EIO`, new ones with `ENODEV`. Returns once no request is being queued any more.
+    fn down(&self) {
+        let mut sender = self.sender.lock();
+        *sender = None;
+        let mut shared = self.shared.lock();
+        shared.channel = ChannelState::Down;
+        shared.generation = shared.generation.wrapping_add(1);
+        drop(shared);
+        drop(sender);
+        self.answered.notify_all();
+    }
+
+    /// Hands an answer from the card to the request waiting for it. Returns it if nobody
+    /// waits for it (an orphan), or if it is not a message at all.
+    fn receive(&self, dev: &mhi::Device<Bound>, buf: Buffer) -> Option<Buffer> {
+        let msg = buf.as_slice();
+        if le32(msg, 4) != Some(MAGIC) {
+            dev_dbg!(
+                dev.as_ref(),
+                "control: dropped a message without the magic number\n"
+            );
+            return None;
+        }
+        let seq = le32(msg, 8)?;
+        let mut shared = self.shared.lock();
+        if shared.channel == ChannelState::Boot(seq) {
+            match decode_status(msg, seq) {
+                Ok(s) => {
+                    shared.channel = ChannelState::Online { crc: s.crc };
+                    drop(shared);
+                    dev_info!(
+                        dev.as_ref(),
+                        "control protocol {}.{}{}: card online\n",
+                        s.major,
+                        s.minor,
+                        if s.crc { ", with CRCs" } else { "" }
+                    );
+                }
+                Err(bad) => {
+                    shared.channel = ChannelState::Refused;
+                    drop(shared);
+                    refuse(dev, bad);
+                }
+            }
+            return None;
+        }
+        match shared
+            .waiters
+            .iter_mut()
+            .find(|w| w.seq == seq && w.answer.is_none())
+        {
+            Some(w) => {
+                w.answer = Some(buf);
+                drop(shared);
+                self.answered.notify_all();
+                None
+            }
+            None => Some(buf),
+        }
+    }
+
+    /// Sends `wire` for user `handle` and waits for the answer, at most `timeout_ms`.
+    ///
+    /// Errors: `ENODEV` (link not online), `EAGAIN` (no room on the channel for 2 s),
+    /// `ETIMEDOUT`, `EIO` (the link went down meanwhile), `ERESTARTSYS` (signal, interruptible
+    /// waits only), allocation and queueing errors.
+    pub(crate) fn transact(
+        &self,
+        wire: &mut Wire,
+        handle: u32,
+        wait: Wait,
+        timeout_ms: u32,
+    ) -> Result<Buffer> {
+        let (seq, generation) = self.send(wire, handle, wait)?;
+
+        let mut left = msecs_to_jiffies(timeout_ms);
+        let mut shared = self.shared.lock();
+        loop {
+            if let Some(answer) = shared.take(seq) {
+                return Ok(answer);
+            }
+            let err = if shared.generation != generation {
+                Some(EIO)
+            } else if left == 0 {
+                Some(ETIMEDOUT)
+            } else {
+                None
+            };
+            if let Some(e) = err {
+                shared.forget(seq);
+                return Err(e);
+            }
+            left = match wait {
+                Wait::Interruptible => {
+                    match self.answered.wait_interruptible_timeout(&mut shared, left) {
+                        CondVarTimeoutResult::Timeout => 0,
+                        CondVarTimeoutResult::Woken { jiffies } => jiffies,
+                        CondVarTimeoutResult::Signal { .. } => {
+                            // An answer that made it wins over the signal.
+                            if let Some(answer) = shared.take(seq) {
+                                return Ok(answer);
+                            }
+                            shared.forget(seq);
+                            return Err(ERESTARTSYS);
+                        }
+                    }
+                }
+                Wait::Uninterruptible => self.answered.wait_timeout(&mut shared, left),
+            };
+        }
+    }
+
+    /// Queues `wire` with a receive buffer for its answer; returns its sequence number and the
+    /// link generation it was sent in. The waiter is registered on success.
+    fn send(&self, wire: &mut Wire, handle: u32, wait: Wait) -> Result<(u32, u64)> {
+        let pieces = wire.pieces().count();
+        let sender = self.sender.lock();
+        let channels = sender.as_ref().ok_or(ENODEV)?;
+
+        // Room for the whole message, or the card would see half of it.
+        let mut tries = 0;
+        while channels.free_descriptors(Direction::ToDevice) < pieces {
+            tries += 1;
+            if tries > ROOM_TRIES {
+                return Err(EAGAIN);
+            }
+            if wait == Wait::Interruptible && kernel::current!().signal_pending() {
+                return Err(ERESTARTSYS);
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(ROOM_PAUSE_MS.into()));
+        }
+
+        let (seq, generation, crc, reuse_rx) = {
+            let mut shared = self.shared.lock();
+            let ChannelState::Online { crc } = shared.channel else {
+                return Err(ENODEV);
+            };
+            let seq = shared.seq;
+            shared
+                .waiters
+                .push(Waiter { seq, answer: None }, GFP_ATOMIC)?;
+            shared.seq = seq.wrapping_add(1);
+            let reuse_rx = shared.spare_rx > 0;
+            if reuse_rx {
+                shared.spare_rx -= 1;
+            }
+            (seq, shared.generation, crc, reuse_rx)
+        };
+        wire.seal(seq, handle, crc);
+
+        let queued = (|| -> Result {
+            if !reuse_rx {
+                let rx = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
+                channels
+                    .queue(Direction::FromDevice, rx, false)
+                    .map_err(|(e, _)| e)?;
+            }
+            let mut left = pieces;
+            for piece in wire.pieces() {
+                left -= 1;
+                let mut b = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
+                b.fill(piece)?;
+                if let Err((e, _)) = channels.queue(Direction::ToDevice, b, left > 0) {
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = queued {
+            let mut shared = self.shared.lock();
+            shared.forget(seq);
+            // The receive buffer went out (or was reused) but no request will use it.
+            shared.spare_rx += 1;
+            return Err(e);
+        }
+        Ok((seq, generation))
+    }
+}
+
 /// The control channel client driver.
 pub(crate) struct ControlDriver;
 
@@ -199,27 +566,9 @@ kernel::mhi_device_table!(
     [(mhi::DeviceId::new(c"QAIC_RS_CONTROL"), ())]
 );
 
-/// Where the bring-up of a card's control channel is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ChannelState {
-    /// The STATUS request is out.
-    Boot,
-    /// The card speaks our protocol: it is online.
-    Online { crc: bool },
-    /// The card's answer was not acceptable; it stays unusable until it is reset.
-    Refused,
-}
-
-struct State {
-    seq: u32,
-    channel: ChannelState,
-}
-
-/// A bound control channel.
-#[pin_data]
+/// A bound control channel: the card it belongs to.
 pub(crate) struct Control {
-    #[pin]
-    state: SpinLockIrq<State>,
+    card: ARef<QaicDevice>,
 }
 
 impl mhi::Driver for ControlDriver {
@@ -230,40 +579,30 @@ impl mhi::Driver for ControlDriver {
     const BUFFER_SIZE: usize = MAX_RESPONSE;
 
     fn probe<'bound>(
-        _dev: &'bound mhi::Device<Core<'_>>,
+        dev: &'bound mhi::Device<Core<'_>>,
         _info: &'bound Self::IdInfo,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-        try_pin_init!(Control {
-            state <- new_spinlock_irq!(State {
-                seq: 0,
-                channel: ChannelState::Boot,
-            }),
-        })
+        // The controller's device is the PCI device of the card.
+        let card = crate::card::find(dev.controller_device()).ok_or(ENODEV);
+        if card.is_err() {
+            dev_err!(dev.as_ref(), "control channel of an unknown card\n");
+        }
+        card.map(|card| Control { card })
     }
 
     fn start(
         dev: &mhi::Device<Core<'_>>,
         data: Pin<&Control>,
-        _channels: &Arc<mhi::Channels<Self>>,
+        channels: &Arc<mhi::Channels<Self>>,
     ) -> Result {
-        let seq = data.state.lock().seq;
-        let request = StatusRequest::new(seq);
+        data.card.link.up(dev, channels)
+    }
 
-        // The answer's buffer goes first, so it is there when the card answers.
-        let rx = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
-        dev.queue::<Self>(Direction::FromDevice, rx, false)
-            .map_err(|(e, _)| e)?;
-
-        let mut header = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
-        header.fill(&request.header)?;
-        let mut body = Buffer::new(MAX_RESPONSE, GFP_KERNEL)?;
-        body.fill(&request.body)?;
-        dev.queue::<Self>(Direction::ToDevice, header, true)
-            .map_err(|(e, _)| e)?;
-        dev.queue::<Self>(Direction::ToDevice, body, false)
-            .map_err(|(e, _)| e)?;
-        dev_dbg!(dev.as_ref(), "control: STATUS request {} sent\n", seq);
-        Ok(())
+    fn unbind<'bound>(_dev: &'bound mhi::Device<Core<'_>>, data: Pin<&Control>) {
+        let card: &Card = &data.card;
+        card.link.down();
+        // The card forgets everything when its control channel goes: so does the host.
+        card.release_channels(None);
     }
 
     fn ul_xfer(_dev: &mhi::Device<Bound>, _data: Pin<&Control>, _buf: Buffer, _status: Result) {
@@ -274,34 +613,247 @@ impl mhi::Driver for ControlDriver {
         if status.is_err() {
             return;
         }
-        let mut state = data.state.lock();
-        if state.channel != ChannelState::Boot {
-            return;
+        let card: &Card = &data.card;
+        if let Some(orphan) = card.link.receive(dev, buf) {
+            // Nobody waits for it any more: only the channels it released matter.
+            let mut dbcs = card.dbcs.lock();
+            let _ = manage::decode_orphan(orphan.as_slice(), &mut ReleaseAll(&mut dbcs));
         }
-        match decode_status(buf.as_slice(), state.seq) {
-            Ok(s) => {
-                state.channel = ChannelState::Online { crc: s.crc };
-                dev_info!(
-                    dev.as_ref(),
-                    "control protocol {}.{}{}: card online\n",
-                    s.major,
-                    s.minor,
-                    if s.crc { ", with CRCs" } else { "" }
-                );
-            }
-            Err(bad) => {
-                state.channel = ChannelState::Refused;
-                dev_err!(
-                    dev.as_ref(),
-                    "card refused, unusable until reset: {:?} (this driver speaks {}.{})\n",
-                    bad,
-                    PROTOCOL_MAJOR,
-                    PROTOCOL_MINOR
-                );
-            }
-        }
-        state.seq = state.seq.wrapping_add(1);
     }
+}
+
+/// Releases the channels an orphaned answer names, whatever its status.
+struct ReleaseAll<'a>(&'a mut Dbcs);
+
+impl manage::DecodeOps for ReleaseAll<'_> {
+    fn activated(&mut self, _dbc_id: u32) -> Result {
+        Ok(())
+    }
+
+    fn deactivated(&mut self, dbc_id: u32, _ok: bool) -> Result {
+        self.0.release(dbc_id as usize)
+    }
+}
+
+// ---- MANAGE ---------------------------------------------------------------------------------
+
+/// A bus address or length as the wire format carries it.
+#[allow(
+    clippy::useless_conversion,
+    reason = "`dma_addr_t` and `resource_size_t` are 32 bits on some configurations"
+)]
+fn wide<T: Into<u64>>(v: T) -> u64 {
+    v.into()
+}
+
+/// User memory described to the card by a DMA transfer: pinned and mapped for the device.
+type UserMap = Pin<KBox<SGTable<Owned<PinnedUserPages>>>>;
+
+/// What encoding a MANAGE message does to the host: user memory mapped for the card and the
+/// queues of an ACTIVATE. Everything it holds is released when it is dropped, except the queues
+/// handed over to a channel by [`Decoder`].
+struct Encoder<'a> {
+    pdev: &'a pci::Device<Bound>,
+    card: &'a Card,
+    file: &'a QaicFile,
+    /// The user memory described by the message being sent.
+    maps: KVec<UserMap>,
+    /// The queues of the message's ACTIVATE, until the card's answer.
+    queues: Option<(Coherent<[u8]>, u32)>,
+}
+
+impl Encoder<'_> {
+    /// The message went out and was answered: the card is done reading the memory it described.
+    fn sent(&mut self) {
+        self.maps.clear();
+    }
+
+    /// The request is abandoned: what encoding it allocated goes.
+    fn abandon(&mut self) {
+        self.maps.clear();
+        self.queues = None;
+    }
+}
+
+impl manage::EncodeOps for Encoder<'_> {
+    fn map_user(&mut self, addr: u64, size: u64, max_pairs: usize) -> Result<KVec<Segment>> {
+        let uaddr = usize::try_from(addr).map_err(|_| EFAULT)?;
+        let mut len = usize::try_from(size).map_err(|_| EINVAL)?;
+        // Pin the whole range, or as much of it as the array of its pages can be allocated for;
+        // what the message cannot describe is described by the next one.
+        let pages = loop {
+            match PinnedUserPages::pin(UserPtr::from_addr(uaddr), len, false, GFP_KERNEL) {
+                Err(e) if e == ENOMEM && len > PAGE_SIZE => len /= 2,
+                other => break other?,
+            }
+        };
+        let map = KBox::pin_init(
+            SGTable::from_user_pages(
+                self.pdev.as_ref(),
+                pages,
+                DataDirection::ToDevice,
+                GFP_KERNEL,
+            ),
+            GFP_KERNEL,
+        )?;
+
+        let mut segments = KVec::new();
+        for entry in map.iter().take(max_pairs) {
+            segments.push(
+                Segment {
+                    addr: wide(entry.dma_address()),
+                    len: wide(entry.dma_len()),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        self.maps.push(map, GFP_KERNEL)?;
+        Ok(segments)
+    }
+
+    fn alloc_queues(&mut self, queue_size: u32, buf_len: u32) -> Result<u64> {
+        if self.queues.is_some() {
+            return Err(EINVAL);
+        }
+        self.card.reap();
+        let len = usize::try_from(buf_len).map_err(|_| ENOMEM)?;
+        let queues = Coherent::<u8>::zeroed_slice(self.pdev.as_ref(), len, GFP_KERNEL)?;
+        let addr = wide(queues.dma_address());
+        self.queues = Some((queues, queue_size));
+        Ok(addr)
+    }
+
+    fn deactivate(&mut self, dbc_id: u32) -> Result {
+        let id = usize::try_from(dbc_id).map_err(|_| EINVAL)?;
+        self.card.dbcs.lock().detach(id, self.file.handle())
+    }
+
+    fn next_chunk_id(&mut self) -> u32 {
+        self.file.next_chunk_id()
+    }
+}
+
+/// What the card's answer does to the host: channels activated and released.
+struct Decoder<'a, 'e> {
+    enc: &'e mut Encoder<'a>,
+}
+
+impl manage::DecodeOps for Decoder<'_, '_> {
+    fn activated(&mut self, dbc_id: u32) -> Result {
+        let (queues, size) = self.enc.queues.take().ok_or(EINVAL)?;
+        let id = usize::try_from(dbc_id).map_err(|_| ENODEV)?;
+        let user = self.enc.file.handle();
+        let installed = self.enc.card.dbcs.lock().install(id, user, queues, size);
+        installed.map_err(|(e, queues)| {
+            // Freed with the encoder, outside the lock.
+            self.enc.queues = Some((queues, size));
+            e
+        })
+    }
+
+    fn deactivated(&mut self, dbc_id: u32, ok: bool) -> Result {
+        let id = usize::try_from(dbc_id).map_err(|_| ENODEV)?;
+        let mut dbcs = self.enc.card.dbcs.lock();
+        if ok {
+            dbcs.release(id)
+        } else {
+            dbcs.give_back(id, self.enc.file.handle());
+            Ok(())
+        }
+    }
+}
+
+/// `DRM_IOCTL_QAIC_MANAGE`: sends the user's transactions to the card and gives back its
+/// answer.
+pub(crate) fn manage_ioctl(
+    card: &Card,
+    pdev: &pci::Device<Bound>,
+    file: &QaicFile,
+    msg: &mut uapi::qaic_manage_msg,
+) -> Result<u32> {
+    let len = usize::try_from(msg.len).map_err(|_| EINVAL)?;
+    if len > manage::MAX_USER_LEN {
+        return Err(EINVAL);
+    }
+    let crc = card.link.online().ok_or(ENODEV)?;
+    let user_data = usize::try_from(msg.data).map_err(|_| EFAULT)?;
+    let mut request = KVec::new();
+    UserSlice::new(UserPtr::from_addr(user_data), len).read_all(&mut request, GFP_KERNEL)?;
+
+    let mut enc = Encoder {
+        pdev,
+        card,
+        file,
+        maps: KVec::new(),
+        queues: None,
+    };
+    let timeout = crate::control_resp_timeout_ms();
+    let handle = file.handle();
+
+    let mut encoded = match manage::encode_request(&request, msg.count, &mut enc) {
+        Ok(e) => e,
+        Err((e, None)) => return Err(e),
+        // A chunked transfer already has an id: the card is told to forget it, and its answer
+        // is the user's.
+        Err((_, Some(id))) => {
+            enc.abandon();
+            manage::encode_abort(id)?
+        }
+    };
+
+    loop {
+        let answer = card
+            .link
+            .transact(&mut encoded.wire, handle, Wait::Interruptible, timeout);
+        // Answered or not, the card is done reading the user memory the message described.
+        enc.sent();
+        let answer = answer?;
+        let reply = manage::decode_response(
+            answer.as_slice(),
+            crc,
+            &encoded,
+            &mut Decoder { enc: &mut enc },
+        )?;
+        match reply {
+            Reply::Continue { .. } => {
+                let dma = encoded.dma.as_mut().ok_or(EINVAL)?;
+                match manage::encode_continuation(dma, &mut enc) {
+                    Ok(wire) => encoded.wire = wire,
+                    Err(_) => {
+                        let id = dma.chunk_id;
+                        enc.abandon();
+                        encoded = manage::encode_abort(id)?;
+                    }
+                }
+            }
+            Reply::Done(out) => {
+                UserSlice::new(UserPtr::from_addr(user_data), out.data.len())
+                    .writer()
+                    .write_slice(&out.data)?;
+                // CAST: at most `MAX_USER_LEN` bytes.
+                msg.len = out.data.len() as u32;
+                msg.count = out.count;
+                return if out.canceled { Err(ECANCELED) } else { Ok(0) };
+            }
+        }
+    }
+}
+
+/// Tells the card that user `handle` is gone, so that it releases what the user had (the user's
+/// file was closed), then releases the user's channels on the host.
+pub(crate) fn terminate(card: &Card, handle: u32) {
+    if card.link.online().is_some() {
+        // The answer says nothing that matters; only that the card is done with the user.
+        let _ = manage::encode_terminate(handle).and_then(|mut wire| {
+            card.link.transact(
+                &mut wire,
+                handle,
+                Wait::Uninterruptible,
+                crate::control_resp_timeout_ms(),
+            )
+        });
+    }
+    card.release_channels(Some(handle));
 }
 
 #[cfg(CONFIG_DRM_ACCEL_QAIC_RS_KUNIT_TEST)]

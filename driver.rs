@@ -24,7 +24,12 @@ use kernel::{
 };
 
 use crate::{
-    accel::QaicDrm,
+    accel::{
+        QaicDevice,
+        QaicDrm,
+        Registered, //
+    },
+    card::Card,
     dma_bridge::DBC_BAR_SIZE,
     family::{
         Family,
@@ -64,6 +69,7 @@ kernel::pci_device_table!(
 #[pin_data]
 pub(crate) struct Qaic<'bound> {
     _drm: drm::Registration<'bound, QaicDrm>,
+    _published: Published<'bound>,
     #[pin]
     mhi: QaicMhiRegistration<'bound>,
     irqs: IrqVectorRegistration<'bound>,
@@ -108,11 +114,13 @@ impl pci::Driver for QaicDriver {
             let dbc = map_bar::<DBC_BAR_SIZE>(pdev, family.dbc_bar, c"qaic_rs/dbc")?;
             let irqs = alloc_vectors(pdev)?;
 
-            let unregistered = drm::UnregisteredDevice::<QaicDrm>::new(pdev, Ok(()))?;
+            let unregistered = drm::UnregisteredDevice::<QaicDrm>::new(pdev, Card::new())?;
+            let published = Published::new(pdev, &unregistered)?;
             // SAFETY: the registration is stored in the bound data, which the driver core drops
             // when the device is unbound; it is never forgotten.
-            let registration =
-                unsafe { drm::Registration::new(pdev.as_ref(), unregistered, (), 0)? };
+            let registration = unsafe {
+                drm::Registration::new(pdev.as_ref(), unregistered, Registered { pdev }, 0)?
+            };
 
             let mode = IrqMode::from_vectors(irqs.len())?;
             dev_info!(
@@ -145,6 +153,7 @@ impl pci::Driver for QaicDriver {
                     Ok::<_, Error>(QaicMhi::new(pdev)),
                 ),
                 _drm: registration,
+                _published: published,
                 _: {
                     crate::mhi::power_up(&mhi, pdev)
                         .inspect_err(|e| dev_err!(pdev, "cannot power the card up: {:?}\n", e))?;
@@ -164,6 +173,22 @@ impl pci::Driver for QaicDriver {
                 "not "
             }
         );
+    }
+}
+
+/// Keeps the card findable by its control channel client while the PCI device is bound.
+struct Published<'bound>(&'bound pci::Device<Bound>);
+
+impl<'bound> Published<'bound> {
+    fn new(pdev: &'bound pci::Device<Bound>, ddev: &QaicDevice) -> Result<Self> {
+        crate::card::publish(pdev.as_ref(), ddev)?;
+        Ok(Self(pdev))
+    }
+}
+
+impl Drop for Published<'_> {
+    fn drop(&mut self) {
+        crate::card::unpublish(self.0.as_ref());
     }
 }
 

@@ -23,13 +23,16 @@
 //!   policies derived from it.
 //! - [`mhi`]: the MHI controller, which boots the card.
 //! - [`boot`], [`sahara`]: the Sahara channel client that serves the firmware images.
-//! - [`control`]: the control protocol client, which brings a card online.
+//! - [`card`]: what the parts share about a card: channels, users.
+//! - [`control`]: the control protocol link, which brings a card online and carries MANAGE
+//!   requests.
 //! - [`manage`]: MANAGE messages, from the user format to the wire and back.
 //! - [`dma_bridge`]: the DMA bridge BAR.
 //! - [`accel`]: the DRM accel device.
 
 mod accel;
 mod boot;
+mod card;
 mod control;
 mod dma_bridge;
 mod driver;
@@ -65,6 +68,9 @@ struct QaicModule {
 
 impl InPlaceModule for QaicModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: called once, here, before the drivers that use the global state are
+        // registered.
+        unsafe { card::init_globals() };
         try_pin_init!(Self {
             _pci <- Registration::new(MODULE_NAME, module),
             _sahara <- Registration::new(c"qaic_rs_sahara", module),
@@ -97,10 +103,21 @@ module! {
             default: 2000,
             description: "MHI timeout (state changes, commands, BHI download), ms; 0: MHI default",
         },
+        control_resp_timeout_s: u32 {
+            default: 60,
+            description: "Timeout for the card's answer to a control request, seconds",
+        },
     },
 }
 
 /// The `mhi_timeout_ms` module parameter.
 fn mhi_timeout_ms() -> u32 {
     module_parameters::mhi_timeout_ms.value()
+}
+
+/// The `control_resp_timeout_s` module parameter, in milliseconds.
+fn control_resp_timeout_ms() -> u32 {
+    module_parameters::control_resp_timeout_s
+        .value()
+        .saturating_mul(1000)
 }

@@ -28,6 +28,18 @@ fi
 # the accel node accepts open() once the control-protocol version check has passed
 wait_for 10 qaic list >/dev/null 2>&1
 
+# qaic_rs has the control path (MANAGE) but not the data path yet: the steps of the buffer-object
+# and submission ioctls are reported as skipped there, whatever their verdict (the DRM core
+# answers an ioctl the driver lacks with EINVAL, which some errno steps expect).
+pending() {
+	[ "$mod" = qaic_rs ] || return 1
+	case $1 in
+	*bo* | *attach* | *submit* | *execute* | *wait* | *prime* | *slice* | *mmap* | qaic-run* | qaic-bench*) return 0 ;;
+	esac
+	return 1
+}
+PENDING_WHY="qaic_rs: data-path ioctls not implemented yet"
+
 # run_steps PROGRAM PREFIX: run a test program, turn its PASS/FAIL lines into test results
 run_steps() {
 	"$1" /dev/accel/accel0 >"/tmp/$1.out" 2>&1
@@ -36,13 +48,28 @@ run_steps() {
 	n=0
 	while read -r verdict name rest; do
 		case $verdict in
-		PASS) pass "$2-$name" ;;
-		FAIL) fail "$2-$name" "$rest" ;;
+		PASS | FAIL) ;;
 		*) continue ;;
 		esac
 		n=$((n + 1))
+		if pending "$name"; then
+			skip "$2-$name" "$PENDING_WHY"
+		elif [ "$verdict" = PASS ]; then
+			pass "$2-$name"
+		else
+			fail "$2-$name" "$rest"
+		fi
 	done <"/tmp/$1.out"
 	[ "$n" -gt 0 ] || fail "$2-ran" "$1 reported no step"
+}
+
+# like check, but skipped while pending on qaic_rs
+check_dp() {
+	if pending "$1"; then
+		skip "$1" "$PENDING_WHY"
+	else
+		check "$@"
+	fi
 }
 
 run_steps uapi-smoke smoke
@@ -65,18 +92,18 @@ ok_and_prints() {
 
 # Inferences on the compute stand-in, every output checked against the CPU reference (qaic run
 # exits 1 on any mismatch): the example network of workload.rst, then a generated 3-layer MLP.
-check qaic-run ok_and_prints '^20 requests, 20 verified against the CPU reference, 0 mismatches' \
+check_dp qaic-run ok_and_prints '^20 requests, 20 verified against the CPU reference, 0 mismatches' \
 	qaic run -n 20
-check qaic-run-mlp ok_and_prints '^50 requests, 50 verified against the CPU reference, 0 mismatches' \
+check_dp qaic-run-mlp ok_and_prints '^50 requests, 50 verified against the CPU reference, 0 mismatches' \
 	qaic run --shape 64,32,16,10 --seed 7 -n 50
 # PARTIAL_EXECUTE_BO: random numbers of fresh input bytes (0 included: the inference runs on what
 # earlier requests left in device memory) and of output bytes copied back
-check qaic-run-partial ok_and_prints '^30 requests, 30 verified against the CPU reference, 0 mismatches' \
+check_dp qaic-run-partial ok_and_prints '^30 requests, 30 verified against the CPU reference, 0 mismatches' \
 	qaic run --partial -v -n 30
 # throughput of execute+wait: inferences (2 threads x 4 in flight), then plain DMA loop-back
-check qaic-bench ok_and_prints '"mode":"network".*"requests":400,.*"verified":true' \
+check_dp qaic-bench ok_and_prints '"mode":"network".*"requests":400,.*"verified":true' \
 	qaic bench -n 200 --threads 2 --queue-depth 4 --json
-check qaic-bench-loopback ok_and_prints '"mode":"loopback".*"requests":200,.*"verified":true' \
+check_dp qaic-bench-loopback ok_and_prints '"mode":"loopback".*"requests":200,.*"verified":true' \
 	qaic bench --loopback --bo-size 64k -n 200 --json
 
 check rmmod rmmod "$mod"

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! What the parts of the driver share about one card: the control link, which DMA bridge channel
+//! belongs to which user, and the users (open files) themselves.
+//!
+//! A [`Card`] is the data of the card's DRM device, so it lives as long as anybody holds the
+//! device: an open file, the control channel client, or the bound PCI device. The control client
+//! binds to a channel device of the card's MHI controller; it finds the card through a list of
+//! the bound cards kept here, keyed by the PCI device.
+
+use kernel::{
+    device,
+    dma::Coherent,
+    drm, new_spinlock_irq,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        SpinLockIrq, //
+    },
+};
+
+use crate::{
+    accel::{
+        QaicDevice,
+        QaicDrm, //
+    },
+    control::Link,
+    dma_bridge::NUM_DBC,
+};
+
+/// Where a DMA bridge channel is, as far as the host knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DbcState {
+    /// Not activated.
+    Idle,
+    /// Activated for a user.
+    Assigned,
+}
+
+/// A DMA bridge channel on the host side.
+pub(crate) struct Dbc {
+    /// The user that activated it, until the user gives it up (DEACTIVATE) or goes away.
+    owner: Option<u32>,
+    /// Activated on the card: its queues are in use until the card says it released them.
+    queues: Option<Coherent<[u8]>>,
+    /// Number of elements of each queue.
+    queue_size: u32,
+    state: DbcState,
+}
+
+impl Dbc {
+    const IDLE: Self = Self {
+        owner: None,
+        queues: None,
+        queue_size: 0,
+        state: DbcState::Idle,
+    };
+}
+
+/// Room reserved in the graveyard: every channel's queues, twice (those of a channel the card
+/// hands out again while the host still remembered older ones, and the new ones).
+const GRAVEYARD_ROOM: usize = 2 * NUM_DBC;
+
+/// The DMA bridge channels of a card.
+///
+/// # Invariants
+///
+/// `graveyard` has a capacity of at least [`GRAVEYARD_ROOM`]; it holds queue memory released
+/// under the lock, which may be held in atomic context, to be freed in process context.
+pub(crate) struct Dbcs {
+    chans: [Dbc; NUM_DBC],
+    graveyard: KVec<Coherent<[u8]>>,
+}
+
+impl Dbcs {
+    /// Moves `q` to the graveyard. Fails, giving `q` back, only if the graveyard is full, which
+    /// [`Card::reap`] before every activation prevents.
+    fn bury(&mut self, q: Coherent<[u8]>) -> core::result::Result<(), Coherent<[u8]>> {
+        self.graveyard.push_within_capacity(q).map_err(|e| e.0)
+    }
+
+    /// Gives up channel `id` on behalf of `user`, before the card is asked to release it: the
+    /// user cannot use it any more.
+    pub(crate) fn detach(&mut self, id: usize, user: u32) -> Result {
+        let dbc = self.chans.get_mut(id).ok_or(EINVAL)?;
+        if dbc.owner != Some(user) {
+            return Err(EPERM);
+        }
+        dbc.owner = None;
+        Ok(())
+    }
+
+    /// Gives channel `id` back to `user` after the card refused to release it.
+    pub(crate) fn give_back(&mut self, id: usize, user: u32) {
+        if let Some(dbc) = self.chans.get_mut(id) {
+            if dbc.queues.is_some() && dbc.owner.is_none() {
+                dbc.owner = Some(user);
+            }
+        }
+    }
+
+    /// The card activated channel `id` for `user`, with `queues` of `queue_size` elements. A
+    /// channel the card hands out is free on the card, whatever the host still remembered about
+    /// it: older queues go.
+    pub(crate) fn install(
+        &mut self,
+        id: usize,
+        user: u32,
+        queues: Coherent<[u8]>,
+        queue_size: u32,
+    ) -> core::result::Result<(), (Error, Coherent<[u8]>)> {
+        let Some(dbc) = self.chans.get_mut(id) else {
+            return Err((ENODEV, queues));
+        };
+        if let Some(old) = dbc.queues.take() {
+            if let Err(old) = self.bury(old) {
+                self.chans[id].queues = Some(old);
+                return Err((EBUSY, queues));
+            }
+        }
+        let dbc = &mut self.chans[id];
+        dbc.queues = Some(queues);
+        dbc.owner = Some(user);
+        dbc.queue_size = queue_size;
+        dbc.state = DbcState::Assigned;
+        Ok(())
+    }
+
+    /// The card released channel `id` (or is gone): nobody owns it and its queues go.
+    pub(crate) fn release(&mut self, id: usize) -> Result {
+        let dbc = self.chans.get_mut(id).ok_or(ENODEV)?;
+        dbc.owner = None;
+        dbc.queue_size = 0;
+        dbc.state = DbcState::Idle;
+        if let Some(q) = dbc.queues.take() {
+            if let Err(q) = self.bury(q) {
+                self.chans[id].queues = Some(q);
+                return Err(ENOMEM);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A card, as shared by the driver's parts.
+#[pin_data]
+pub(crate) struct Card {
+    /// The control protocol link to the card's firmware.
+    #[pin]
+    pub(crate) link: Link,
+    /// The DMA bridge channels. A spinlock: answers from the card update it in softirq context.
+    #[pin]
+    pub(crate) dbcs: SpinLockIrq<Dbcs>,
+}
+
+impl Card {
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        pin_init::pin_init_scope(|| {
+            // INVARIANT: the graveyard gets its room here.
+            let graveyard = KVec::with_capacity(GRAVEYARD_ROOM, GFP_KERNEL)?;
+            Ok(try_pin_init!(Self {
+                link <- Link::new(),
+                dbcs <- new_spinlock_irq!(Dbcs {
+                    chans: [const { Dbc::IDLE }; NUM_DBC],
+                    graveyard,
+                }),
+            }))
+        })
+    }
+
+    /// Frees the queue memory of released channels. Process context only.
+    pub(crate) fn reap(&self) {
+        let mut dead = KVec::new();
+        if dead.reserve(GRAVEYARD_ROOM, GFP_KERNEL).is_err() {
+            return;
+        }
+        // Swap the (empty, roomy) vector in: the graveyard keeps its room.
+        core::mem::swap(&mut self.dbcs.lock().graveyard, &mut dead);
+        drop(dead);
+    }
+
+    /// Releases, on the host, every channel of `user`, or every channel with `None`, and frees
+    /// their queue memory. Process context only.
+    pub(crate) fn release_channels(&self, user: Option<u32>) {
+        self.reap();
+        {
+            let mut dbcs = self.dbcs.lock();
+            for id in 0..NUM_DBC {
+                let (owner, active) = (dbcs.chans[id].owner, dbcs.chans[id].queues.is_some());
+                if user.is_none() || (active && owner == user) {
+                    // Cannot fail: at most `NUM_DBC` queues are buried and the graveyard
+                    // has room for twice that after a reap.
+                    let _ = dbcs.release(id);
+                }
+            }
+        }
+        self.reap();
+    }
+}
+
+/// The bound cards, by PCI device, for the control client to find its card.
+struct Cards {
+    list: KVec<(usize, ARef<QaicDevice>)>,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised in the module's init, before the drivers are registered.
+    unsafe(uninit) static CARDS: Mutex<Cards> = Cards { list: KVec::new() };
+}
+
+/// Initialises the global state. Called once, at module init, before anything else here.
+///
+/// # Safety
+///
+/// Must be called exactly once, before any other function of this module.
+pub(crate) unsafe fn init_globals() {
+    // SAFETY: by the safety requirements this is the only call, before any use.
+    unsafe { CARDS.init() };
+    // SAFETY: as above.
+    unsafe { USERS.init() };
+}
+
+fn key(dev: &device::Device) -> usize {
+    core::ptr::from_ref(dev) as usize
+}
+
+/// Makes the card with DRM device `ddev` findable from the PCI device `pdev`.
+pub(crate) fn publish(pdev: &device::Device, ddev: &QaicDevice) -> Result {
+    CARDS
+        .lock()
+        .list
+        .push((key(pdev), ddev.into()), GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Forgets the card of `pdev`.
+pub(crate) fn unpublish(pdev: &device::Device) {
+    let k = key(pdev);
+    let gone = {
+        let mut cards = CARDS.lock();
+        let list = &mut cards.list;
+        list.iter()
+            .position(|(p, _)| *p == k)
+            .and_then(|i| list.remove(i).ok())
+    };
+    drop(gone);
+}
+
+/// Finds the card whose PCI device is `pdev`.
+pub(crate) fn find(pdev: &device::Device) -> Option<ARef<drm::Device<QaicDrm>>> {
+    let k = key(pdev);
+    CARDS
+        .lock()
+        .list
+        .iter()
+        .find(|(p, _)| *p == k)
+        .map(|(_, d)| d.clone())
+}
+
+/// The user handles in use, across all cards: the firmware knows a user by this number.
+struct Users {
+    used: KVec<u32>,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised in the module's init, before the drivers are registered.
+    unsafe(uninit) static USERS: Mutex<Users> = Users { used: KVec::new() };
+}
+
+/// A user handle, given back when dropped.
+pub(crate) struct UserHandle(u32);
+
+impl UserHandle {
+    /// Takes the smallest free handle.
+    pub(crate) fn new() -> Result<Self> {
+        let mut users = USERS.lock();
+        let used = &mut users.used;
+        let mut h = 0u32;
+        while used.contains(&h) {
+            h = h.checked_add(1).ok_or(ENOSPC)?;
+        }
+        used.push(h, GFP_KERNEL)?;
+        Ok(Self(h))
+    }
+
+    /// The number.
+    pub(crate) fn get(&self) -> u32 {
+        self.0
+    }
+}
+
+impl Drop for UserHandle {
+    fn drop(&mut self) {
+        let mut users = USERS.lock();
+        let used = &mut users.used;
+        used.retain(|h| *h != self.0);
+    }
+}
