@@ -8,6 +8,9 @@
  *   emu-probe status ERR one MANAGE STATUS request; exit 0 if it ends with -ERR (0 = success)
  *   emu-probe bar BDF    time BAR0 reads (QTimer register) through sysfs resource0; run it
  *                        while no driver is bound (qaic claims the BAR exclusively)
+ *   emu-probe bench N M  benchmark (scripts/bench-manage.sh): N STATUS round trips and M DMA
+ *                        transfers of 64 MiB, each timed; prints the median of each as
+ *                        "BENCH status_us=X dma64_ms=Y"; exit 1 if a request failed
  *
  * The ioctl ABI is written down here on purpose (no kernel or runtime headers): the emulator
  * side of the project encodes everything independently.
@@ -112,6 +115,58 @@ static int bar_timing(const char *bdf)
 	return b > a ? 0 : 1;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int bench(int n, int m)
+{
+	struct manage_msg msg;
+	const size_t sz = 64 << 20;
+	double *t = calloc(n > m ? n : m, sizeof(double));
+	uint8_t *data = malloc(sz);
+	int fd = open("/dev/accel/accel0", O_RDWR);
+	int r = 0;
+
+	if (!t || !data || fd < 0 || n < 1 || m < 1) {
+		fprintf(stderr, "bench: setup failed\n");
+		return 1;
+	}
+	memset(data, 0x5a, sz);
+	for (int i = 0; i < n + 10 && !r; i++) {
+		memset(buf, 0, 16);
+		put32(0, T_STATUS_USR); put32(4, 8);
+		double t0 = now();
+		r = manage(fd, 8, 1, &msg);
+		if (i >= 10) /* the first ten warm up */
+			t[i - 10] = (now() - t0) * 1e6;
+	}
+	double status_us = median(t, n);
+	for (int i = 0; i < m && !r; i++) {
+		memset(buf, 0, sizeof(buf));
+		put32(0, T_DMA_USR); put32(4, 32); put32(8, 90);
+		put64(16, (uint64_t)(uintptr_t)data); put64(24, sz);
+		double t0 = now();
+		r = manage(fd, 32, 1, &msg);
+		t[i] = (now() - t0) * 1e3;
+	}
+	if (r) {
+		fprintf(stderr, "bench: request failed: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("BENCH status_us=%.1f dma64_ms=%.1f\n", status_us, median(t, m));
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct manage_msg m;
@@ -119,6 +174,8 @@ int main(int argc, char **argv)
 
 	if (argc > 2 && !strcmp(argv[1], "bar"))
 		return bar_timing(argv[2]);
+	if (argc > 3 && !strcmp(argv[1], "bench"))
+		return bench(atoi(argv[2]), atoi(argv[3]));
 	if (argc > 2 && !strcmp(argv[1], "status")) {
 		int fd = open("/dev/accel/accel0", O_RDWR);
 		memset(buf, 0, sizeof(buf));
