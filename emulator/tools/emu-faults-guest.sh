@@ -2,7 +2,8 @@
 # shellcheck shell=sh
 #
 # Guest script for run-emu-faults.sh: the upstream qaic.ko against injected device faults.
-# Phases: garble (-EPIPE), delay (slow but fine), drop (-ETIMEDOUT), sys-err (re-boot).
+# Phases: garble (-EPIPE), delay (slow but fine), drop (-ETIMEDOUT), late answer (-ETIMEDOUT,
+# then an orphan), signal during the wait, sys-err (re-boot).
 # Each phase prints "FAULT_POINT <command>"; the host hook sends that command to the
 # emulator's control socket within a fraction of a second, the guest waits 2 s and checks how
 # the driver took it.
@@ -38,6 +39,24 @@ fault delay-response 0
 fault drop-next-response
 check dropped-response-times-out /bin/emu-probe status 110
 check status-after-drop /bin/emu-probe status 0
+
+# an answer that arrives after its request timed out (2 s): nobody waits for it any more
+fault delay-response 3000
+check late-response-times-out /bin/emu-probe status 110
+fault delay-response 0
+check status-after-late-answer /bin/emu-probe status 0
+
+# a signal while the request waits (TERM: background jobs of a script ignore INT): it ends the
+# wait (the process dies of it), the late answer is an orphan, the next request works
+fault delay-response 1500
+/bin/emu-probe status 0 &
+pid=$!
+sleep 0.5
+kill -TERM "$pid"
+wait "$pid"
+check interrupted-wait-ends test $? -gt 128
+fault delay-response 0
+check status-after-signal /bin/emu-probe status 0
 
 fault sys-err
 check online-after-sys-err online 60
