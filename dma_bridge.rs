@@ -12,7 +12,8 @@
 //!
 //! ATTACH_SLICE_BO gives the driver the user's slice descriptions; [`parse_entries`] decodes and
 //! checks them against the buffer object, and [`build_slice`] cuts each slice along the buffer
-//! object's DMA segments and builds its request templates once ([`Slice`]). EXECUTE_BO enqueues
+//! object's DMA segments and builds its request templates once ([`Slice`]; [`build_slices`] for
+//! all of them and the ring-size check). EXECUTE_BO enqueues
 //! every template of every slice ([`Slice::full`]), PARTIAL_EXECUTE_BO a shortened list
 //! ([`Slice::partial`]); both stamp the submission's request id as the elements are written
 //! ([`Elements`]), without allocating.
@@ -627,6 +628,35 @@ pub(crate) fn build_slice(entry: &SliceEntry, dir: Dir, segments: &[(u64, u64)])
         offset: entry.offset,
         size: entry.size,
     })
+}
+
+/// Builds the slices of all `entries` of a buffer object ([`build_slice`] each, in order: the
+/// first failure wins), then checks their DMA pieces together fit in a request ring of `n`
+/// elements (`uapi.md` §7.2 rows 15 and 16).
+///
+/// As in the C driver, `n` pieces are accepted although a ring holds at most `n - 1` elements:
+/// such a buffer object can be attached but never executed in full (`EAGAIN`), only partially.
+///
+/// # Errors
+///
+/// Those of [`build_slice`]; `ENOSPC` if the slices have more than `n` pieces in all.
+pub(crate) fn build_slices(
+    entries: &[SliceEntry],
+    dir: Dir,
+    segments: &[(u64, u64)],
+    n: u32,
+) -> Result<KVec<Slice>> {
+    let mut slices = KVec::with_capacity(entries.len(), GFP_KERNEL)?;
+    let mut total = 0usize;
+    for e in entries {
+        let s = build_slice(e, dir, segments)?;
+        total = total.saturating_add(s.nents());
+        slices.push(s, GFP_KERNEL)?;
+    }
+    if total > usize::try_from(n).unwrap_or(usize::MAX) {
+        return Err(ENOSPC);
+    }
+    Ok(slices)
 }
 
 impl Slice {
@@ -1784,6 +1814,48 @@ mod tests {
             }
             assert!(got == want);
         }
+    }
+
+    #[test]
+    fn slices_of_a_bo() -> Result {
+        // THREE has 3 pieces, the one-page slice at 0x1000 one: 4 in all.
+        let page = SliceEntry {
+            size: 0x1000,
+            offset: 0x1000,
+            ..ENTRY
+        };
+        let both = [THREE, page];
+        let s = build_slices(&both, Dir::ToDevice, &SEGS, 4)?;
+        assert_eq!(s.len(), 2);
+        assert!(s.first().map(|s| same(s.requests(), &THREE_REQS)) == Some(true));
+        assert!(s.get(1).map(|s| s.nents()) == Some(1));
+        // As many pieces as ring slots is accepted (C driver), one more is ENOSPC.
+        assert_eq!(
+            build_slices(&both, Dir::ToDevice, &SEGS, 3).err(),
+            Some(ENOSPC)
+        );
+        assert_eq!(
+            build_slices(&both, Dir::ToDevice, &SEGS, 0).err(),
+            Some(ENOSPC)
+        );
+        // A slice that cannot be built fails first, whatever the ring.
+        let bad = [
+            page,
+            SliceEntry {
+                db_len: 32,
+                db_addr: 1,
+                ..page
+            },
+        ];
+        assert_eq!(
+            build_slices(&bad, Dir::ToDevice, &SEGS, 0).err(),
+            Some(EINVAL)
+        );
+        assert_eq!(
+            build_slices(&[], Dir::ToDevice, &SEGS, 1).map(|s| s.len()),
+            Ok(0)
+        );
+        Ok(())
     }
 
     /// The requests `Slice::partial` gives, through the vector helper and without allocating.
