@@ -157,14 +157,23 @@ mod sem {
 
 /// Offsets of the fields of a request element.
 mod req {
+    /// `req_id`, 16 bits.
     pub(super) const REQ_ID: usize = 0;
+    /// `cmd`, 8 bits (after the 8-bit `seq_id`, always 0).
     pub(super) const CMD: usize = 3;
+    /// `src_addr`, 64 bits.
     pub(super) const SRC: usize = 8;
+    /// `dest_addr`, 64 bits.
     pub(super) const DEST: usize = 16;
+    /// `len`, 32 bits.
     pub(super) const LEN: usize = 24;
+    /// `db_addr`, 64 bits.
     pub(super) const DB_ADDR: usize = 32;
+    /// `db_attr`, 8 bits.
     pub(super) const DB_ATTR: usize = 40;
+    /// `db_data`, 32 bits.
     pub(super) const DB_DATA: usize = 44;
+    /// `sem_cmd0`, then `sem_cmd1` to `sem_cmd3`, 32 bits each.
     pub(super) const SEM_CMD: usize = 48;
 }
 
@@ -437,6 +446,7 @@ impl Request {
         c
     }
 
+    /// Sets the `cmd` byte.
     fn set_cmd(&mut self, c: u8) {
         self.put(req::CMD, [c]);
     }
@@ -451,6 +461,7 @@ impl Request {
         u64::from_le_bytes(self.get(req::DEST))
     }
 
+    /// Sets the source and destination addresses.
     fn set_addrs(&mut self, src: u64, dest: u64) {
         self.put(req::SRC, src.to_le_bytes());
         self.put(req::DEST, dest.to_le_bytes());
@@ -461,6 +472,7 @@ impl Request {
         u32::from_le_bytes(self.get(req::LEN))
     }
 
+    /// Sets the transfer length.
     fn set_len(&mut self, len: u32) {
         self.put(req::LEN, len.to_le_bytes());
     }
@@ -490,6 +502,7 @@ impl Request {
         }
     }
 
+    /// Sets semaphore command word `i` (0..4); any other `i` is ignored.
     fn set_sem_cmd(&mut self, i: usize, v: u32) {
         if i < 4 {
             self.put(
@@ -575,8 +588,8 @@ pub(crate) fn build_slice(entry: &SliceEntry, dir: Dir, segments: &[(u64, u64)])
     if covered != span {
         return Err(EINVAL);
     }
-    let width = u64::from(entry.db_len / 8);
-    if width != 0 && entry.db_addr % width != 0 {
+    // The doorbell address is aligned to the doorbell's width in bytes.
+    if NonZeroU64::new(u64::from(entry.db_len / 8)).is_some_and(|w| entry.db_addr % w != 0) {
         return Err(EINVAL);
     }
     let mut presync = entry
@@ -800,6 +813,9 @@ pub(crate) fn decode_response(elem: [u8; RSP_ELEM_LEN]) -> (u16, u16) {
 /// The index arithmetic of a ring of `N` elements (request or response). The producer owns the
 /// tail, the consumer the head; both are in `0..N` and the ring holds at most `N - 1` elements,
 /// so `head == tail` means empty.
+///
+/// Indices read from the card go through [`Ring::index`] first; the other methods never panic,
+/// but their results only mean something for indices in `0..N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ring {
     /// `N`.
