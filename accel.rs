@@ -7,10 +7,7 @@ use kernel::{
         self,
         Bound, //
     },
-    drm::{
-        self,
-        gem, //
-    },
+    drm,
     pci,
     prelude::*,
     sync::{
@@ -20,12 +17,15 @@ use kernel::{
             Relaxed, //
         },
     },
-    uapi,
+    uapi, //
 };
 
-use crate::card::{
-    Card,
-    UserHandle, //
+use crate::{
+    card::{
+        Card,
+        UserHandle, //
+    },
+    gem::Bo,
 };
 
 /// The DRM driver of the card.
@@ -89,22 +89,6 @@ impl Drop for QaicFile {
     }
 }
 
-/// Driver data of a buffer object.
-#[pin_data]
-pub(crate) struct BoData {}
-
-impl gem::DriverObject for BoData {
-    type Driver = QaicDrm;
-    type Args = ();
-
-    fn new(_dev: &drm::Device<QaicDrm>, _size: usize, _args: ()) -> impl PinInit<Self, Error> {
-        try_pin_init!(BoData {})
-    }
-}
-
-/// A buffer object: shmem-backed GEM object.
-pub(crate) type Bo = gem::shmem::Object<BoData>;
-
 // Keep the name of the C driver: user space may check it (DRM_IOCTL_VERSION).
 const INFO: drm::DriverInfo = drm::DriverInfo {
     major: 0,
@@ -127,6 +111,8 @@ impl drm::Driver for QaicDrm {
 
     kernel::declare_drm_ioctls! {
         (QAIC_MANAGE, qaic_manage_msg, 0, manage),
+        (QAIC_CREATE_BO, qaic_create_bo, 0, crate::gem::create_bo),
+        (QAIC_MMAP_BO, qaic_mmap_bo, 0, crate::gem::mmap_bo),
     }
 }
 

@@ -29,6 +29,7 @@
 //! - [`manage`]: MANAGE messages, from the user format to the wire and back.
 //! - [`dma_bridge`]: the DMA bridge BAR.
 //! - [`accel`]: the DRM accel device.
+//! - [`gem`]: buffer objects.
 
 mod accel;
 mod boot;
@@ -37,6 +38,7 @@ mod control;
 mod dma_bridge;
 mod driver;
 mod family;
+mod gem;
 mod manage;
 mod mhi;
 mod sahara;
