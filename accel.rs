@@ -25,6 +25,7 @@ use crate::{
         Card,
         UserHandle, //
     },
+    data::DbcBar,
     gem::Bo,
 };
 
@@ -35,9 +36,10 @@ pub(crate) struct QaicDrm;
 pub(crate) type QaicDevice<Ctx = drm::Normal> = drm::Device<QaicDrm, Ctx>;
 
 /// What the ioctls of a registered device reach: the PCI device, bound as long as the DRM device
-/// is registered.
+/// is registered, and its DMA bridge BAR.
 pub(crate) struct Registered<'bound> {
     pub(crate) pdev: &'bound pci::Device<Bound>,
+    pub(crate) dbc: &'bound DbcBar<'bound>,
 }
 
 /// Per-open state of `/dev/accel/accelN`: a user of the card.
@@ -113,6 +115,12 @@ impl drm::Driver for QaicDrm {
         (QAIC_MANAGE, qaic_manage_msg, 0, manage),
         (QAIC_CREATE_BO, qaic_create_bo, 0, crate::gem::create_bo),
         (QAIC_MMAP_BO, qaic_mmap_bo, 0, crate::gem::mmap_bo),
+        (QAIC_ATTACH_SLICE_BO, qaic_attach_slice, 0, crate::data::attach_slice_bo),
+        (QAIC_EXECUTE_BO, qaic_execute, 0, crate::data::execute_bo),
+        (QAIC_PARTIAL_EXECUTE_BO, qaic_execute, 0, crate::data::partial_execute_bo),
+        (QAIC_WAIT_BO, qaic_wait, 0, crate::data::wait_bo),
+        (QAIC_PERF_STATS_BO, qaic_perf_stats, 0, crate::data::perf_stats_bo),
+        (QAIC_DETACH_SLICE_BO, qaic_detach_slice, 0, crate::data::detach_slice_bo),
     }
 }
 

@@ -15,6 +15,7 @@ use kernel::{
     prelude::*,
     sync::{
         aref::ARef,
+        Arc,
         SpinLockIrq, //
     },
 };
@@ -25,8 +26,22 @@ use crate::{
         QaicDrm, //
     },
     control::Link,
+    data::Chan,
     dma_bridge::NUM_DBC,
 };
+
+/// The queue memory of an activated channel: shared by the channel and the submissions and
+/// completions using it, freed with the last of them.
+pub(crate) type Queues = Arc<Coherent<[u8]>>;
+
+/// What the data path needs of an activated channel.
+pub(crate) struct Active {
+    pub(crate) queues: Queues,
+    /// Elements of each queue.
+    pub(crate) n: u32,
+    /// Changes every time the channel is activated or released.
+    pub(crate) epoch: u64,
+}
 
 /// Where a DMA bridge channel is, as far as the host knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,10 +57,12 @@ pub(crate) struct Dbc {
     /// The user that activated it, until the user gives it up (DEACTIVATE) or goes away.
     owner: Option<u32>,
     /// Activated on the card: its queues are in use until the card says it released them.
-    queues: Option<Coherent<[u8]>>,
+    queues: Option<Queues>,
     /// Number of elements of each queue.
     queue_size: u32,
     state: DbcState,
+    /// Bumped at every activation and release.
+    epoch: u64,
 }
 
 impl Dbc {
@@ -54,6 +71,7 @@ impl Dbc {
         queues: None,
         queue_size: 0,
         state: DbcState::Idle,
+        epoch: 0,
     };
 }
 
@@ -69,13 +87,13 @@ const GRAVEYARD_ROOM: usize = 2 * NUM_DBC;
 /// under the lock, which may be held in atomic context, to be freed in process context.
 pub(crate) struct Dbcs {
     chans: [Dbc; NUM_DBC],
-    graveyard: KVec<Coherent<[u8]>>,
+    graveyard: KVec<Queues>,
 }
 
 impl Dbcs {
     /// Moves `q` to the graveyard. Fails, giving `q` back, only if the graveyard is full, which
     /// [`Card::reap`] before every activation prevents.
-    fn bury(&mut self, q: Coherent<[u8]>) -> core::result::Result<(), Coherent<[u8]>> {
+    fn bury(&mut self, q: Queues) -> core::result::Result<(), Queues> {
         self.graveyard.push_within_capacity(q).map_err(|e| e.0)
     }
 
@@ -106,9 +124,9 @@ impl Dbcs {
         &mut self,
         id: usize,
         user: u32,
-        queues: Coherent<[u8]>,
+        queues: Queues,
         queue_size: u32,
-    ) -> core::result::Result<(), (Error, Coherent<[u8]>)> {
+    ) -> core::result::Result<(), (Error, Queues)> {
         let Some(dbc) = self.chans.get_mut(id) else {
             return Err((ENODEV, queues));
         };
@@ -123,6 +141,7 @@ impl Dbcs {
         dbc.owner = Some(user);
         dbc.queue_size = queue_size;
         dbc.state = DbcState::Assigned;
+        dbc.epoch = dbc.epoch.wrapping_add(1);
         Ok(())
     }
 
@@ -132,6 +151,7 @@ impl Dbcs {
         dbc.owner = None;
         dbc.queue_size = 0;
         dbc.state = DbcState::Idle;
+        dbc.epoch = dbc.epoch.wrapping_add(1);
         if let Some(q) = dbc.queues.take() {
             if let Err(q) = self.bury(q) {
                 self.chans[id].queues = Some(q);
@@ -139,6 +159,32 @@ impl Dbcs {
             }
         }
         Ok(())
+    }
+}
+
+impl Dbcs {
+    /// Channel `id` as `user` may use it: `EPERM` unless it is activated and the user's.
+    pub(crate) fn active(&self, id: usize, user: u32) -> Result<Active> {
+        let dbc = self.chans.get(id).ok_or(EINVAL)?;
+        match (&dbc.queues, dbc.owner) {
+            (Some(q), Some(o)) if o == user => Ok(Active {
+                queues: q.clone(),
+                n: dbc.queue_size,
+                epoch: dbc.epoch,
+            }),
+            _ => Err(EPERM),
+        }
+    }
+
+    /// The queues of channel `id` and their size, if it is activated (whoever owns it).
+    pub(crate) fn queues(&self, id: usize) -> Option<(Queues, u32)> {
+        let dbc = self.chans.get(id)?;
+        Some((dbc.queues.as_ref()?.clone(), dbc.queue_size))
+    }
+
+    /// The owner of channel `id`, if any.
+    pub(crate) fn owner(&self, id: usize) -> Option<u32> {
+        self.chans.get(id).and_then(|d| d.owner)
     }
 }
 
@@ -151,6 +197,8 @@ pub(crate) struct Card {
     /// The DMA bridge channels. A spinlock: answers from the card update it in softirq context.
     #[pin]
     pub(crate) dbcs: SpinLockIrq<Dbcs>,
+    /// The data path of each channel.
+    pub(crate) chans: KVec<Pin<KBox<Chan>>>,
 }
 
 impl Card {
@@ -158,12 +206,17 @@ impl Card {
         pin_init::pin_init_scope(|| {
             // INVARIANT: the graveyard gets its room here.
             let graveyard = KVec::with_capacity(GRAVEYARD_ROOM, GFP_KERNEL)?;
+            let mut chans = KVec::with_capacity(NUM_DBC, GFP_KERNEL)?;
+            for id in 0..NUM_DBC {
+                chans.push(KBox::pin_init(Chan::new(id), GFP_KERNEL)?, GFP_KERNEL)?;
+            }
             Ok(try_pin_init!(Self {
                 link <- Link::new(),
                 dbcs <- new_spinlock_irq!(Dbcs {
                     chans: [const { Dbc::IDLE }; NUM_DBC],
                     graveyard,
                 }),
+                chans,
             }))
         })
     }
@@ -183,15 +236,22 @@ impl Card {
     /// their queue memory. Process context only.
     pub(crate) fn release_channels(&self, user: Option<u32>) {
         self.reap();
+        let mut released = [false; NUM_DBC];
         {
             let mut dbcs = self.dbcs.lock();
-            for id in 0..NUM_DBC {
+            for (id, r) in released.iter_mut().enumerate() {
                 let (owner, active) = (dbcs.chans[id].owner, dbcs.chans[id].queues.is_some());
                 if user.is_none() || (active && owner == user) {
                     // Cannot fail: at most `NUM_DBC` queues are buried and the graveyard
                     // has room for twice that after a reap.
                     let _ = dbcs.release(id);
+                    *r = true;
                 }
+            }
+        }
+        for (chan, r) in self.chans.iter().zip(released) {
+            if r {
+                chan.flush();
             }
         }
         self.reap();

@@ -642,7 +642,7 @@ impl manage::DecodeOps for ReleaseAll<'_> {
     clippy::useless_conversion,
     reason = "`dma_addr_t` and `resource_size_t` are 32 bits on some configurations"
 )]
-fn wide<T: Into<u64>>(v: T) -> u64 {
+pub(crate) fn wide<T: Into<u64>>(v: T) -> u64 {
     v.into()
 }
 
@@ -743,23 +743,33 @@ impl manage::DecodeOps for Decoder<'_, '_> {
         let (queues, size) = self.enc.queues.take().ok_or(EINVAL)?;
         let id = usize::try_from(dbc_id).map_err(|_| ENODEV)?;
         let user = self.enc.file.handle();
+        let queues = Arc::new(queues, GFP_KERNEL)?;
         let installed = self.enc.card.dbcs.lock().install(id, user, queues, size);
-        installed.map_err(|(e, queues)| {
-            // Freed with the encoder, outside the lock.
-            self.enc.queues = Some((queues, size));
-            e
-        })
+        // The card's word is final: whatever the host still had on the channel is gone.
+        if let Some(chan) = self.enc.card.chans.get(id) {
+            chan.flush();
+        }
+        // On failure the queues are freed here, outside the lock.
+        installed.map_err(|(e, _queues)| e)
     }
 
     fn deactivated(&mut self, dbc_id: u32, ok: bool) -> Result {
         let id = usize::try_from(dbc_id).map_err(|_| ENODEV)?;
-        let mut dbcs = self.enc.card.dbcs.lock();
-        if ok {
-            dbcs.release(id)
-        } else {
-            dbcs.give_back(id, self.enc.file.handle());
-            Ok(())
+        let released = {
+            let mut dbcs = self.enc.card.dbcs.lock();
+            if ok {
+                dbcs.release(id)
+            } else {
+                dbcs.give_back(id, self.enc.file.handle());
+                return Ok(());
+            }
+        };
+        // In-flight requests complete (with an error), attached buffers are detached.
+        if let Some(chan) = self.enc.card.chans.get(id) {
+            chan.flush();
         }
+        self.enc.card.reap();
+        released
     }
 }
 

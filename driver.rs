@@ -13,6 +13,10 @@ use kernel::{
         DmaMask, //
     },
     drm,
+    irq::{
+        self,
+        ThreadedRegistration, //
+    },
     pci::{
         self,
         IrqType,
@@ -20,7 +24,8 @@ use kernel::{
         IrqVectorRegistration,
         Vendor, //
     },
-    prelude::*, //
+    prelude::*,
+    sync::aref::ARef, //
 };
 
 use crate::{
@@ -30,7 +35,12 @@ use crate::{
         Registered, //
     },
     card::Card,
+    data::{
+        DbcBar,
+        DbcIrq, //
+    },
     dma_bridge::DBC_BAR_SIZE,
+    dma_bridge::NUM_DBC,
     family::{
         Family,
         IrqMode,
@@ -72,8 +82,9 @@ pub(crate) struct Qaic<'bound> {
     _published: Published<'bound>,
     #[pin]
     mhi: QaicMhiRegistration<'bound>,
+    _dbc_irqs: KVec<Pin<KBox<ThreadedRegistration<'bound, DbcIrq<'bound>>>>>,
     irqs: IrqVectorRegistration<'bound>,
-    _dbc: pci::Bar<'bound, DBC_BAR_SIZE>,
+    dbc: DbcBar<'bound>,
     family: &'static Family,
     _enabled: pci::Enabled<'bound>,
 }
@@ -116,11 +127,7 @@ impl pci::Driver for QaicDriver {
 
             let unregistered = drm::UnregisteredDevice::<QaicDrm>::new(pdev, Card::new())?;
             let published = Published::new(pdev, &unregistered)?;
-            // SAFETY: the registration is stored in the bound data, which the driver core drops
-            // when the device is unbound; it is never forgotten.
-            let registration = unsafe {
-                drm::Registration::new(pdev.as_ref(), unregistered, Registered { pdev }, 0)?
-            };
+            let ddev: ARef<QaicDevice> = (&*unregistered).into();
 
             let mode = IrqMode::from_vectors(irqs.len())?;
             dev_info!(
@@ -138,8 +145,19 @@ impl pci::Driver for QaicDriver {
                 // Resources first: fields are initialised in the order listed here.
                 _enabled: enabled,
                 irqs,
-                _dbc: dbc,
+                dbc,
                 family,
+                // SAFETY: `irqs` and `dbc` are initialised before this expression is evaluated,
+                // live at a pinned stable address and are dropped after `_dbc_irqs` (struct field
+                // drop order).
+                _dbc_irqs: unsafe {
+                    dbc_irqs(
+                        &*core::ptr::from_ref(irqs),
+                        &*core::ptr::from_ref(dbc),
+                        &ddev,
+                        mode == IrqMode::Shared,
+                    )?
+                },
                 // TODO: Use `&irqs` self-referential pin-init syntax once available.
                 mhi <- QaicMhiRegistration::new(
                     pdev,
@@ -152,7 +170,21 @@ impl pci::Driver for QaicDriver {
                     &config,
                     Ok::<_, Error>(QaicMhi::new(pdev)),
                 ),
-                _drm: registration,
+                // SAFETY: the registration is stored in the bound data, which the driver core
+                // drops when the device is unbound; it is never forgotten. `dbc` is initialised
+                // before this expression is evaluated, lives at a pinned stable address and is
+                // dropped after `_drm` (struct field drop order).
+                _drm: unsafe {
+                    drm::Registration::new(
+                        pdev.as_ref(),
+                        unregistered,
+                        Registered {
+                            pdev,
+                            dbc: &*core::ptr::from_ref(dbc),
+                        },
+                        0,
+                    )?
+                },
                 _published: published,
                 _: {
                     crate::mhi::power_up(&mhi, pdev)
@@ -174,6 +206,45 @@ impl pci::Driver for QaicDriver {
             }
         );
     }
+}
+
+/// Registers the interrupt handler of every DMA bridge channel: on vector `id + 1` with one
+/// vector per channel, else on the one vector everything shares.
+fn dbc_irqs<'bound>(
+    irqs: &'bound IrqVectorRegistration<'bound>,
+    dbc: &'bound DbcBar<'bound>,
+    card: &ARef<QaicDevice>,
+    shared: bool,
+) -> Result<KVec<Pin<KBox<ThreadedRegistration<'bound, DbcIrq<'bound>>>>>> {
+    let mut regs = KVec::with_capacity(NUM_DBC, GFP_KERNEL)?;
+    // In polling mode the channels' own vectors stay unrequested, hence masked.
+    if crate::datapath_polling() && !shared {
+        return Ok(regs);
+    }
+    for id in 0..NUM_DBC {
+        let vector = if shared { 0 } else { id + 1 };
+        let request = irqs.index(vector)?.into();
+        let handler = DbcIrq {
+            card: card.clone(),
+            bar: dbc,
+            id,
+        };
+        let flags = if shared {
+            irq::Flags::SHARED
+        } else {
+            irq::Flags::TRIGGER_NONE
+        };
+        // SAFETY: the registration is kept in the bound data until the device is unbound; it
+        // is never forgotten.
+        let reg = KBox::pin_init(
+            unsafe {
+                ThreadedRegistration::new(request, flags, c"qaic_rs-dbc", Ok::<_, Error>(handler))
+            },
+            GFP_KERNEL,
+        )?;
+        regs.push(reg, GFP_KERNEL)?;
+    }
+    Ok(regs)
 }
 
 /// Keeps the card findable by its control channel client while the PCI device is bound.

@@ -16,8 +16,13 @@ use kernel::{
             BaseObject, //
         },
     },
+    new_condvar, new_mutex,
     page::PAGE_SIZE,
     prelude::*,
+    sync::{
+        CondVar,
+        Mutex, //
+    },
     uapi,
 };
 
@@ -29,18 +34,28 @@ use crate::{
         Registered, //
     },
     card::Card,
+    data::BoState,
 };
 
-/// Driver data of a buffer object.
+/// Driver data of a buffer object: its state on the data path.
 #[pin_data]
-pub(crate) struct BoData {}
+pub(crate) struct BoData {
+    #[pin]
+    pub(crate) state: Mutex<BoState>,
+    /// Notified when a submission of the buffer completes (or is cut short).
+    #[pin]
+    pub(crate) done: CondVar,
+}
 
 impl gem::DriverObject for BoData {
     type Driver = QaicDrm;
     type Args = ();
 
     fn new(_dev: &drm::Device<QaicDrm>, _size: usize, _args: ()) -> impl PinInit<Self, Error> {
-        try_pin_init!(BoData {})
+        try_pin_init!(BoData {
+            state <- new_mutex!(BoState::default()),
+            done <- new_condvar!(),
+        })
     }
 }
 

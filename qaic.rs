@@ -30,11 +30,13 @@
 //! - [`dma_bridge`]: the DMA bridge BAR.
 //! - [`accel`]: the DRM accel device.
 //! - [`gem`]: buffer objects.
+//! - [`data`]: the data path: slices, submission, completion.
 
 mod accel;
 mod boot;
 mod card;
 mod control;
+mod data;
 mod dma_bridge;
 mod driver;
 mod family;
@@ -105,6 +107,10 @@ module! {
             default: 2000,
             description: "MHI timeout (state changes, commands, BHI download), ms; 0: MHI default",
         },
+        datapath_polling: u32 {
+            default: 0,
+            description: "1: find completed requests by polling instead of interrupts",
+        },
         control_resp_timeout_s: u32 {
             default: 60,
             description: "Timeout for the card's answer to a control request, seconds",
@@ -122,4 +128,9 @@ fn control_resp_timeout_ms() -> u32 {
     module_parameters::control_resp_timeout_s
         .value()
         .saturating_mul(1000)
+}
+
+/// The `datapath_polling` module parameter.
+fn datapath_polling() -> bool {
+    module_parameters::datapath_polling.value() != 0
 }

@@ -31,22 +31,26 @@ else
 fi
 
 rc=0
-for mode in ${C_DATAPATH_CASES:-irq poll msi1}; do
-	opts=()
-	case $mode in
-	irq | poll) opts+=(--iommu) ;;
-	msi1) opts+=(--emu-arg=--single-msi) ;;
-	esac
-	name=c-datapath-$mode
-	guest_run --name "$name" --cards 1 "${opts[@]}" --module qaic --emu-log nnc,dbc \
-		--file "$bin:/bin/c-datapath" --script "$REPO/tests/guest/c-datapath.sh" \
-		--args "$mode ${C_DATAPATH_ROUNDS:-20}" --timeout 420 || rc=1
-	dir=$(guest_dir "$name")
-	t="c-datapath ($mode)"
-	guest_record "$dir" "$t"
-	guest_record_kernel_clean "$dir" "$t" || rc=1
-	guest_record_qemu_clean "$dir" "$t" || rc=1
-	grep -a TIMING "$dir/guest.log" || true
-	((rc == 0)) || warn "$name failed; logs in $dir (guest.log, emu0.log, dmesg.log)"
+for mod in ${C_DATAPATH_MODULES:-qaic qaic_rs}; do
+	for mode in ${C_DATAPATH_CASES:-irq poll msi1}; do
+		opts=()
+		case $mode in
+		irq | poll) opts+=(--iommu) ;;
+		msi1) opts+=(--emu-arg=--single-msi) ;;
+		esac
+		name=c-datapath-$mode
+		[[ $mod == qaic ]] || name=rs-datapath-$mode
+		guest_run --name "$name" --cards 1 "${opts[@]}" --module "$mod" --emu-log nnc,dbc \
+			--file "$bin:/bin/c-datapath" --script "$REPO/tests/guest/c-datapath.sh" \
+			--args "$mode ${C_DATAPATH_ROUNDS:-20} $mod" --timeout 420 || rc=1
+		dir=$(guest_dir "$name")
+		t="datapath $mod ($mode)"
+		[[ $mod == qaic ]] && t="c-datapath ($mode)"
+		guest_record "$dir" "$t"
+		guest_record_kernel_clean "$dir" "$t" || rc=1
+		guest_record_qemu_clean "$dir" "$t" || rc=1
+		grep -a TIMING "$dir/guest.log" || true
+		((rc == 0)) || warn "$name failed; logs in $dir (guest.log, emu0.log, dmesg.log)"
+	done
 done
 exit "$rc"
