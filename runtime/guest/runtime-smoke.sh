@@ -62,15 +62,6 @@ run_steps() {
 	[ "$n" -gt 0 ] || fail "$2-ran" "$1 reported no step"
 }
 
-# like check, but skipped while pending on qaic_rs
-check_dp() {
-	if pending "$1"; then
-		skip "$1" "$PENDING_WHY"
-	else
-		check "$@"
-	fi
-}
-
 run_steps uapi-smoke smoke
 run_steps uapi-errno errno
 
@@ -91,19 +82,38 @@ ok_and_prints() {
 
 # Inferences on the compute stand-in, every output checked against the CPU reference (qaic run
 # exits 1 on any mismatch): the example network of workload.rst, then a generated 3-layer MLP.
-check_dp qaic-run ok_and_prints '^20 requests, 20 verified against the CPU reference, 0 mismatches' \
+check qaic-run ok_and_prints '^20 requests, 20 verified against the CPU reference, 0 mismatches' \
 	qaic run -n 20
-check_dp qaic-run-mlp ok_and_prints '^50 requests, 50 verified against the CPU reference, 0 mismatches' \
+check qaic-run-mlp ok_and_prints '^50 requests, 50 verified against the CPU reference, 0 mismatches' \
 	qaic run --shape 64,32,16,10 --seed 7 -n 50
 # PARTIAL_EXECUTE_BO: random numbers of fresh input bytes (0 included: the inference runs on what
 # earlier requests left in device memory) and of output bytes copied back
-check_dp qaic-run-partial ok_and_prints '^30 requests, 30 verified against the CPU reference, 0 mismatches' \
+check qaic-run-partial ok_and_prints '^30 requests, 30 verified against the CPU reference, 0 mismatches' \
 	qaic run --partial -v -n 30
 # throughput of execute+wait: inferences (2 threads x 4 in flight), then plain DMA loop-back
-check_dp qaic-bench ok_and_prints '"mode":"network".*"requests":400,.*"verified":true' \
+check qaic-bench ok_and_prints '"mode":"network".*"requests":400,.*"verified":true' \
 	qaic bench -n 200 --threads 2 --queue-depth 4 --json
-check_dp qaic-bench-loopback ok_and_prints '"mode":"loopback".*"requests":200,.*"verified":true' \
+check qaic-bench-loopback ok_and_prints '"mode":"loopback".*"requests":200,.*"verified":true' \
 	qaic bench --loopback --bo-size 64k -n 200 --json
+
+# concurrency: 2 processes x 8 threads x 1000 inferences at once, each process on its own
+# activation, every output checked against the CPU reference
+conc() {
+	qaic bench -n 1000 --threads 8 --queue-depth 2 --json >/tmp/conc1 2>&1 &
+	_p1=$!
+	qaic bench -n 1000 --threads 8 --queue-depth 2 --json >/tmp/conc2 2>&1 &
+	_p2=$!
+	wait "$_p1"
+	_s1=$?
+	wait "$_p2"
+	_s2=$?
+	cat /tmp/conc1 /tmp/conc2
+	echo "exit status $_s1 $_s2"
+	[ "$_s1" = 0 ] && [ "$_s2" = 0 ] &&
+		grep -q '"requests":8000,.*"verified":true' /tmp/conc1 &&
+		grep -q '"requests":8000,.*"verified":true' /tmp/conc2
+}
+check concurrency-2x8x1000 conc
 
 check rmmod rmmod "$mod"
 check_kernel_clean kernel-clean
