@@ -44,9 +44,21 @@ elif ! CARGO_TARGET_DIR=$EMU_TARGET cargo build -q --release \
 	cards=0
 fi
 
+# The runtime's qaic CLI, static for the busybox guest (as scripts/check.d/40-runtime.sh builds it)
+files=()
+target=x86_64-unknown-linux-gnu
+qaic_bin=$QAIC_CACHE/target-runtime/$target/release/qaic
+if CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime RUSTFLAGS='-C target-feature=+crt-static' \
+	cargo build -q --locked --release --target "$target" --manifest-path "$REPO/runtime/Cargo.toml" \
+	-p qaic-cli; then
+	files+=(--file "$qaic_bin:/bin/qaic")
+else
+	warn "the qaic CLI does not build: no inference in the guest"
+fi
+
 log "4/4 booting the guest (QEMU, $(qemu_accel); about 10-30 s)"
 guest_run --name demo --cards "$cards" --module qaic_rs --script "$REPO/tests/guest/demo.sh" \
-	--timeout 300 "$@"
+	"${files[@]}" --timeout 300 "$@"
 rc=$?
 dir=$(guest_dir demo)
 

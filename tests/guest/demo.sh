@@ -41,6 +41,21 @@ if [ "$QAIC_CARDS" -gt 0 ]; then
 	check accel-node test -c /dev/accel/accel0
 fi
 
+if [ "$QAIC_CARDS" -gt 0 ] && [ -x /bin/qaic ]; then
+	say "the card comes online (mission mode, control protocol checked)"
+	check online wait_for 60 sh -c 'qaic list 2>/dev/null | grep -q " online"'
+	qaic list
+
+	say "qaic info: what the card's firmware reports (NNC STATUS, through MANAGE)"
+	qaic info
+
+	say "qaic run: load the example network, run inferences, check each against the CPU reference"
+	check qaic-run sh -c 'qaic run -n 20 >/tmp/run.out 2>&1; s=$?; cat /tmp/run.out; [ $s = 0 ]'
+
+	say "qaic bench: execute+wait throughput and latency (2 threads, 4 requests in flight each)"
+	check qaic-bench qaic bench -n 200 --threads 2 --queue-depth 4
+fi
+
 say "rmmod qaic_rs"
 dmesg_mark
 check rmmod rmmod qaic_rs
