@@ -24,8 +24,26 @@ fn wr32(c: &mut Client, region: u32, off: u64, v: u32) {
     c.region_write(region, off, &v.to_le_bytes()).unwrap();
 }
 
+/// Retries `f` for up to 10 s: the server creates its sockets before it listens on them, so a
+/// connection attempt right after the socket file appears can be refused.
+fn retry<T, E: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> Result<T, E>) -> T {
+    let t0 = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if t0.elapsed() < Duration::from_secs(10) => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("{what}: {e:?}"),
+        }
+    }
+}
+
 fn ctl(path: &PathBuf, cmd: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap();
+    let mut s = retry("connect to the control socket", || {
+        UnixStream::connect(path)
+    });
     writeln!(s, "{cmd}").unwrap();
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).unwrap();
@@ -48,7 +66,7 @@ fn vfio_user_client_sees_the_aic100_function_and_boots_it_over_bhi() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let mut c = Client::new(&sock).expect("connect");
+    let mut c = retry("connect", || Client::new(&sock));
 
     // PCI identity, BAR sizes, MSI count.
     let cfg = VFIO_PCI_CONFIG_REGION_INDEX;
