@@ -72,7 +72,7 @@ for gmod in ${RUNTIME_GUEST_MODULES:-qaic qaic_rs}; do
 		log "runtime: smoke test in a guest ($gmod + emulated card)"
 		if ((!built)); then
 			RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release \
-				--target "$target" --example uapi-smoke --example uapi-errno || rc=1
+				--target "$target" --example uapi-smoke --example uapi-errno --example uapi-diff || rc=1
 			built=1
 		fi
 		ex=$CARGO_TARGET_DIR/$target/release/examples
@@ -81,6 +81,7 @@ for gmod in ${RUNTIME_GUEST_MODULES:-qaic qaic_rs}; do
 		t="runtime guest ($gmod)"
 		guest_run --name "runtime-$gmod" --cards 1 --module "$gmod" \
 			--file "$bin:/bin/qaic" --file "$ex/uapi-smoke:/bin/uapi-smoke" --file "$ex/uapi-errno:/bin/uapi-errno" \
+			--file "$ex/uapi-diff:/bin/uapi-diff" \
 			--script "$REPO/runtime/guest/runtime-smoke.sh" --args "$gmod 120" --timeout 420 || rc=1
 		guest_record "$(guest_dir "runtime-$gmod")" "$t"
 	else
