@@ -4,7 +4,8 @@
 //!
 //! `DRM_IOCTL_QAIC_CREATE_BO` allocates zeroed pages (the size rounded up to whole pages) and
 //! returns a GEM handle; `DRM_IOCTL_QAIC_MMAP_BO` returns the fake offset under which the file
-//! maps it. The pages come from shmem and are pinned, and mapped for the card, only once the
+//! maps it. Buffers imported from other drivers (PRIME) are for the card only: they cannot be
+//! mapped through this driver. The pages come from shmem and are pinned, and mapped for the card, only once the
 //! buffer is attached to a DMA bridge channel.
 
 use kernel::{
@@ -50,6 +51,9 @@ pub(crate) struct BoData {
 impl gem::DriverObject for BoData {
     type Driver = QaicDrm;
     type Args = ();
+
+    // Imported buffers are for the card only, as with the C driver.
+    const MMAP_IMPORTED: bool = false;
 
     fn new(_dev: &drm::Device<QaicDrm>, _size: usize, _args: ()) -> impl PinInit<Self, Error> {
         try_pin_init!(BoData {
@@ -99,7 +103,12 @@ pub(crate) fn mmap_bo(
     let card: &Card = dev;
     card.link.online().ok_or(ENODEV)?;
     let bo = Bo::lookup_handle(file, args.handle)?;
-    args.offset = bo.create_mmap_offset()?;
+    // An imported buffer cannot be mapped through this driver: offset 0, as the C driver.
+    args.offset = if bo.is_imported() {
+        0
+    } else {
+        bo.create_mmap_offset()?
+    };
     Ok(0)
 }
 
