@@ -32,7 +32,8 @@ wait_for 10 qaic list >/dev/null 2>&1
 # A dma-buf of the same card imported in another open file: the C driver imports it as a new,
 # unmappable object; qaic_rs, like most DRM drivers (the DRM core's default import), gets the
 # exporting object back, which stays mappable (Documentation/driver.rst, differences). That step
-# is reported as skipped on qaic_rs, whatever its verdict.
+# of uapi-smoke is reported as skipped on qaic_rs, whatever its verdict: uapi-diff's
+# same-card-import-mappable step checks each driver's behaviour.
 differs() {
 	[ "$mod" = qaic_rs ] && [ "$1" = prime-imported-not-mappable ]
 }

@@ -7,6 +7,9 @@
 //! `N passed, N failed`.
 //!
 //! Usage: `uapi-diff NODE DRIVER` with DRIVER `qaic` or `qaic_rs`.
+//!
+//! The `same-card-import-mappable` step expects a mapping on qaic_rs and a refusal on the C
+//! driver.
 
 mod common;
 
@@ -90,5 +93,29 @@ fn main() {
     let (x, y) = (vec![1u8; 4096], vec![2u8; 4096]);
     let r = dev.manage(&ManageMsg::new().dma_xfer(1, &x).dma_xfer(2, &y));
     rep.expect_errno("two-dma-transfers-in-one-message", r, EINVAL);
+
+    // A dma-buf of this card imported in another open file of the same card: upstream imports it
+    // as a new object that cannot be mapped; qaic_rs gets the exporting object back (the DRM
+    // core's default import), which can.
+    if let Some(bo) = rep.check("setup-bo-for-prime", dev.create_bo(4096)) {
+        if let (Some(fd), Some(dev2)) = (
+            rep.check("setup-export", dev.export_bo(&bo)),
+            rep.check("setup-second-file", Device::open(dev.path())),
+        ) {
+            use std::os::fd::AsFd;
+            if let Some(imp) = rep.check("setup-import", dev2.import_bo(fd.as_fd())) {
+                let mapped = imp.bytes().map(|b| b.len());
+                if rust {
+                    rep.check("same-card-import-mappable", mapped);
+                } else {
+                    rep.ensure(
+                        "same-card-import-mappable",
+                        mapped.is_err(),
+                        "the imported object was mapped",
+                    );
+                }
+            }
+        }
+    }
     rep.finish();
 }
