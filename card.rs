@@ -8,11 +8,13 @@
 //! binds to a channel device of the card's MHI controller; it finds the card through a list of
 //! the bound cards kept here, keyed by the PCI device.
 
+use core::fmt;
 use kernel::{
-    device,
+    debugfs, device,
     dma::Coherent,
     drm, new_spinlock_irq,
     prelude::*,
+    str::CString,
     sync::{
         aref::ARef,
         Arc,
@@ -25,7 +27,10 @@ use crate::{
         QaicDevice,
         QaicDrm, //
     },
-    control::Link,
+    control::{
+        ChannelState,
+        Link, //
+    },
     data::Chan,
     dma_bridge::NUM_DBC,
 };
@@ -258,14 +263,19 @@ impl Card {
     }
 }
 
-/// The bound cards, by PCI device, for the control client to find its card.
+/// The bound cards, by PCI device, for the control client to find its card; and the module's
+/// debugfs directory, under which each card has its own.
 struct Cards {
     list: KVec<(usize, ARef<QaicDevice>)>,
+    debugfs: Option<debugfs::Dir>,
 }
 
 kernel::sync::global_lock! {
     // SAFETY: initialised in the module's init, before the drivers are registered.
-    unsafe(uninit) static CARDS: Mutex<Cards> = Cards { list: KVec::new() };
+    unsafe(uninit) static CARDS: Mutex<Cards> = Cards {
+        list: KVec::new(),
+        debugfs: None,
+    };
 }
 
 /// Initialises the global state. Called once, at module init, before anything else here.
@@ -278,6 +288,72 @@ pub(crate) unsafe fn init_globals() {
     unsafe { CARDS.init() };
     // SAFETY: as above.
     unsafe { USERS.init() };
+}
+
+/// The module's debugfs directory, `qaic_rs`: exists while the returned guard does.
+pub(crate) struct DebugfsRoot(());
+
+impl DebugfsRoot {
+    pub(crate) fn new() -> Self {
+        CARDS.lock().debugfs = Some(debugfs::Dir::new(c"qaic_rs"));
+        Self(())
+    }
+}
+
+impl Drop for DebugfsRoot {
+    fn drop(&mut self) {
+        let root = CARDS.lock().debugfs.take();
+        drop(root);
+    }
+}
+
+/// A card's debugfs directory, `qaic_rs/<PCI device>/`: removed when dropped.
+pub(crate) type CardDebugfs = debugfs::Scope<ARef<QaicDevice>>;
+
+/// Creates the debugfs directory of the card `ddev` with PCI device `pdev`:
+/// - `state`: where the control link is (`down`, `booting`, `online`, `online, with CRCs`,
+///   `refused`);
+/// - `channels`: one line per activated DMA bridge channel: id, owner (user handle, or `-`
+///   while the card releases it) and queue size.
+pub(crate) fn debugfs(pdev: &device::Device, ddev: &QaicDevice) -> Result<Pin<KBox<CardDebugfs>>> {
+    let root = CARDS.lock().debugfs.clone();
+    let root = root.unwrap_or_else(|| debugfs::Dir::new(c"qaic_rs"));
+    let name = CString::try_from_fmt(fmt!("{}", pdev.name()))?;
+    let card: ARef<QaicDevice> = ddev.into();
+    KBox::pin_init(
+        root.scope(card, &name, |card, dir| {
+            dir.read_callback_file(c"state", card, &write_state);
+            dir.read_callback_file(c"channels", card, &write_channels);
+        }),
+        GFP_KERNEL,
+    )
+}
+
+fn write_state(card: &ARef<QaicDevice>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let card: &Card = card;
+    let state = match card.link.state() {
+        ChannelState::Down => "down",
+        ChannelState::Boot(_) => "booting",
+        ChannelState::Online { crc: false } => "online",
+        ChannelState::Online { crc: true } => "online, with CRCs",
+        ChannelState::Refused => "refused",
+    };
+    writeln!(f, "{state}")
+}
+
+fn write_channels(card: &ARef<QaicDevice>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let card: &Card = card;
+    let dbcs = card.dbcs.lock();
+    for (id, dbc) in dbcs.chans.iter().enumerate() {
+        if dbc.queues.is_none() {
+            continue;
+        }
+        match dbc.owner {
+            Some(o) => writeln!(f, "{id} owner {o} queue {}", dbc.queue_size)?,
+            None => writeln!(f, "{id} owner - queue {}", dbc.queue_size)?,
+        }
+    }
+    Ok(())
 }
 
 fn key(dev: &device::Device) -> usize {

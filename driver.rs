@@ -34,7 +34,10 @@ use crate::{
         QaicDrm,
         Registered, //
     },
-    card::Card,
+    card::{
+        Card,
+        CardDebugfs, //
+    },
     data::{
         DbcBar,
         DbcIrq, //
@@ -80,6 +83,7 @@ kernel::pci_device_table!(
 pub(crate) struct Qaic<'bound> {
     _drm: drm::Registration<'bound, QaicDrm>,
     _published: Published<'bound>,
+    _debugfs: Pin<KBox<CardDebugfs>>,
     #[pin]
     mhi: QaicMhiRegistration<'bound>,
     _dbc_irqs: KVec<Pin<KBox<ThreadedRegistration<'bound, DbcIrq<'bound>>>>>,
@@ -127,6 +131,7 @@ impl pci::Driver for QaicDriver {
 
             let unregistered = drm::UnregisteredDevice::<QaicDrm>::new(pdev, Card::new())?;
             let published = Published::new(pdev, &unregistered)?;
+            let debugfs = crate::card::debugfs(pdev.as_ref(), &unregistered)?;
             let ddev: ARef<QaicDevice> = (&*unregistered).into();
 
             let mode = IrqMode::from_vectors(irqs.len())?;
@@ -186,6 +191,7 @@ impl pci::Driver for QaicDriver {
                     )?
                 },
                 _published: published,
+                _debugfs: debugfs,
                 _: {
                     crate::mhi::power_up(&mhi, pdev)
                         .inspect_err(|e| dev_err!(pdev, "cannot power the card up: {:?}\n", e))?;

@@ -68,6 +68,7 @@ struct QaicModule {
     _sahara: Registration<kmhi::Adapter<boot::SaharaDriver>>,
     #[pin]
     _control: Registration<kmhi::Adapter<control::ControlDriver>>,
+    _debugfs: card::DebugfsRoot,
 }
 
 impl InPlaceModule for QaicModule {
@@ -76,6 +77,8 @@ impl InPlaceModule for QaicModule {
         // registered.
         unsafe { card::init_globals() };
         try_pin_init!(Self {
+            // First: the cards' directories go under it.
+            _debugfs: card::DebugfsRoot::new(),
             _pci <- Registration::new(MODULE_NAME, module),
             _sahara <- Registration::new(c"qaic_rs_sahara", module),
             _control <- Registration::new(c"qaic_rs_control", module),

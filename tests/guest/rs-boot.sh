@@ -61,9 +61,12 @@ for d in $devs; do
 		fi
 		if [ "$expect" = online ]; then
 			check "online-$i" wait_for 10 sh -c "dmesg | grep -q '${mhi}_QAIC_RS_CONTROL: control protocol 5\.0.*: card online'"
+			check "debugfs-state-online-$i" sh -c "grep -q '^online' /sys/kernel/debug/qaic_rs/$bdf/state"
 		else
 			check "refused-$i" wait_for 10 sh -c "dmesg | grep -q '${mhi}_QAIC_RS_CONTROL: card refused, unusable until reset: Version'"
+			check "debugfs-state-refused-$i" grep -qx refused "/sys/kernel/debug/qaic_rs/$bdf/state"
 		fi
+		cat "/sys/kernel/debug/qaic_rs/$bdf/state" "/sys/kernel/debug/qaic_rs/$bdf/channels"
 		# Only our own clients (qaic_rs_sahara, qaic_rs_control, ...) may be bound.
 		foreign=
 		for l in /sys/bus/mhi/devices/"${mhi}"_*/driver; do
@@ -79,6 +82,7 @@ done
 
 dmesg_since | grep -E 'qaic_rs|mhi' | head -40
 check rmmod rmmod qaic_rs
+check debugfs-gone sh -c '! test -e /sys/kernel/debug/qaic_rs'
 check accel-node-gone sh -c '! ls /dev/accel/accel* >/dev/null 2>&1'
 check mhi-gone sh -c '! ls /sys/bus/mhi/devices/mhi* >/dev/null 2>&1'
 check_kernel_clean kernel-clean
