@@ -81,6 +81,13 @@ for c in ${RS_LIFECYCLE_CASES:-coexist cycles firmware syserr}; do
 	coexist)
 		t="rs-lifecycle coexist (qaic_rs and qaic, 2 cards)"
 		opts+=(--cards 2 --module qaic --args coexist)
+		# buffers shared between the two drivers' cards (PRIME)
+		if gcc -static -O2 -Wall -Werror -o "$tmp/prime-foreign" "$REPO/tests/guest/prime-foreign.c"; then
+			opts+=(--file "$tmp/prime-foreign:/bin/prime-foreign")
+		else
+			record 0 1 "$t: prime-foreign builds"
+			rc=1
+		fi
 		;;
 	cycles)
 		t="rs-lifecycle $n insmod/rmmod cycles"

@@ -289,6 +289,27 @@ mode_coexist() {
 	check both-c-channel-names sh -c "! ls -d /sys/bus/mhi/devices/${m1}_* | grep '_QAIC_RS_'"
 	ls /sys/bus/mhi/devices/
 
+	# a buffer of one driver's card imported on the other's: both refuse to map it (offset 0)
+	if [ -x /bin/prime-foreign ]; then
+		a0=$(ls "$d0/accel" 2>/dev/null | head -n 1)
+		a1=$(ls "$d1/accel" 2>/dev/null | head -n 1)
+		if check both-accel-nodes test -n "$a0" -a -n "$a1" &&
+			check both-rs-online wait_for 10 sh -c "exec 3</dev/accel/$a0"; then
+			for dir in "$a1 $a0 c-to-rs" "$a0 $a1 rs-to-c"; do
+				# shellcheck disable=SC2086  # three words
+				set -- $dir
+				/bin/prime-foreign "/dev/accel/$1" "/dev/accel/$2" >/tmp/pf.out 2>&1
+				cat /tmp/pf.out
+				while read -r verdict name _; do
+					case $verdict in
+					PASS) pass "prime-$3-$name" ;;
+					FAIL) fail "prime-$3-$name" "$(grep "^FAIL $name" /tmp/pf.out)" ;;
+					esac
+				done </tmp/pf.out
+			done
+		fi
+	fi
+
 	# each module leaves the other's card alone
 	unloaded both-c qaic "$d1"
 	check both-rs-survives rs_mission "$d0"
