@@ -78,15 +78,5 @@ boot() {
 	check "rmmod-$1-$2" rmmod "$1"
 }
 
-i=1
-while [ "$i" -le "$n" ]; do
-	if [ $((i % 2)) = 1 ]; then
-		boot qaic "$i"
-		boot qaic_rs "$i"
-	else
-		boot qaic_rs "$i"
-		boot qaic "$i"
-	fi
-	i=$((i + 1))
-done
+alternate "$n" boot
 check_kernel_clean bench-kernel-clean

@@ -38,14 +38,4 @@ run() {
 	check "$1-$2-rmmod" rmmod "$1"
 }
 
-i=1
-while [ "$i" -le "$n" ]; do
-	if [ $((i % 2)) = 1 ]; then
-		run qaic "$i"
-		run qaic_rs "$i"
-	else
-		run qaic_rs "$i"
-		run qaic "$i"
-	fi
-	i=$((i + 1))
-done
+alternate "$n" run

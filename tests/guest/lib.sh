@@ -184,3 +184,19 @@ pci_driver_of() {
 	[ -e "$1/driver" ] && basename "$(readlink "$1/driver")"
 	return 0
 }
+
+# alternate N FUNC: run FUNC DRIVER I for both drivers, I = 1..N, the C driver first when I is
+# odd and qaic_rs first when it is even (the benchmarks compare them in one guest)
+alternate() {
+	_alt_i=1
+	while [ "$_alt_i" -le "$1" ]; do
+		if [ $((_alt_i % 2)) = 1 ]; then
+			"$2" qaic "$_alt_i"
+			"$2" qaic_rs "$_alt_i"
+		else
+			"$2" qaic_rs "$_alt_i"
+			"$2" qaic "$_alt_i"
+		fi
+		_alt_i=$((_alt_i + 1))
+	done
+}
