@@ -330,12 +330,14 @@ fn copy_in(data: u64, len: usize) -> Result<KVec<u8>> {
     Ok(buf)
 }
 
-fn le32(b: &[u8], off: usize) -> Result<u32> {
+/// The `u32` at `off` of a user structure (CPU byte order, as the uapi defines it).
+fn ne32(b: &[u8], off: usize) -> Result<u32> {
     let bytes = b.get(off..off + 4).ok_or(EINVAL)?;
     Ok(u32::from_ne_bytes(bytes.try_into().map_err(|_| EINVAL)?))
 }
 
-fn le64(b: &[u8], off: usize) -> Result<u64> {
+/// The `u64` at `off` of a user structure.
+fn ne64(b: &[u8], off: usize) -> Result<u64> {
     let bytes = b.get(off..off + 8).ok_or(EINVAL)?;
     Ok(u64::from_ne_bytes(bytes.try_into().map_err(|_| EINVAL)?))
 }
@@ -505,8 +507,8 @@ fn submit(
     let mut queued: KVec<(u16, ARef<Bo>)> = KVec::with_capacity(raw.len() / entry_len, GFP_KERNEL)?;
     let filled = (|| -> Result {
         for e in raw.chunks_exact(entry_len) {
-            let bo = Bo::lookup_handle(file, le32(e, 0)?)?;
-            let resize = if partial { Some(le64(e, 8)?) } else { None };
+            let bo = Bo::lookup_handle(file, ne32(e, 0)?)?;
+            let resize = if partial { Some(ne64(e, 8)?) } else { None };
             let mut st = bo.state.lock();
             let a = st.attached.as_ref().ok_or(EINVAL)?;
             // Unlike upstream, a buffer object only goes to the channel it is attached to.
@@ -659,7 +661,7 @@ pub(crate) fn perf_stats_bo(
     let len = count * PERF_ENTRY_LEN;
     let mut raw = copy_in(args.data, len)?;
     for e in raw.chunks_exact_mut(PERF_ENTRY_LEN) {
-        let bo = Bo::lookup_handle(file, le32(e, 0)?)?;
+        let bo = Bo::lookup_handle(file, ne32(e, 0)?)?;
         let st = bo.state.lock();
         let a = st.attached.as_ref().ok_or(EINVAL)?;
         if a.dbc != id {
