@@ -379,7 +379,7 @@ impl Link {
 
     /// The control channel goes away (card reset or removal): requests still waiting fail with
     /// `EIO`, new ones with `ENODEV`. Returns once no request is being queued any more.
-    fn down(&self) {
+    pub(crate) fn down(&self) {
         let mut sender = self.sender.lock();
         *sender = None;
         let mut shared = self.shared.lock();

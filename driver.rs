@@ -84,6 +84,7 @@ pub(crate) struct Qaic<'bound> {
     _drm: drm::Registration<'bound, QaicDrm>,
     _published: Published<'bound>,
     _debugfs: Pin<KBox<CardDebugfs>>,
+    card: ARef<QaicDevice>,
     #[pin]
     mhi: QaicMhiRegistration<'bound>,
     _dbc_irqs: KVec<Pin<KBox<ThreadedRegistration<'bound, DbcIrq<'bound>>>>>,
@@ -192,6 +193,7 @@ impl pci::Driver for QaicDriver {
                 },
                 _published: published,
                 _debugfs: debugfs,
+                card: ddev.clone(),
                 _: {
                     crate::mhi::power_up(&mhi, pdev)
                         .inspect_err(|e| dev_err!(pdev, "cannot power the card up: {:?}\n", e))?;
@@ -211,6 +213,10 @@ impl pci::Driver for QaicDriver {
                 "not "
             }
         );
+        // Requests waiting for the card fail now (EIO) rather than hold up the teardown, which
+        // first waits for the ioctls in progress, for their timeout.
+        let card: &Card = &this.card;
+        card.link.down();
     }
 }
 
