@@ -54,17 +54,11 @@ log "load average after: $(cut -d' ' -f1-3 /proc/loadavg); logs in $dir"
 ((rc == 3)) && exit 3
 
 sed -n 's/^QAIC-BENCH: //p' "$dir/guest.log" >"$dir/bench.txt"
-awk -v want="$n" '
+awk -v want="$n" -f "$here/bench-stats.awk" -f <(printf '%s' '
 	{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 		k = f["driver"] SUBSEP f["size"]; c[k]++
 		v["rps", k, c[k]] = f["rps"]; v["p50", k, c[k]] = f["p50_us"]; v["p99", k, c[k]] = f["p99_us"]
-	}
-	function stats(fig, k, cnt,    a, i, j, t) {
-		for (i = 1; i <= cnt; i++) a[i] = v[fig, k, i]
-		for (i = 2; i <= cnt; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-		med = (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
-		lo = a[1]; hi = a[cnt]
 	}
 	END {
 		printf "%-5s %-14s %-8s %3s %10s %10s %10s\n", "Size", "Figure", "Driver", "n", "median", "min", "max"
@@ -76,7 +70,7 @@ awk -v want="$n" '
 				d = (x == 1) ? "qaic" : "qaic_rs"; k = d SUBSEP sizes[s]
 				if (c[k] < want) bad = 1
 				if (c[k] == 0) { printf "%-5s %-14s %-8s %3d %10s\n", sizes[s], names[figs[g]], d, 0, "-"; continue }
-				stats(figs[g], k, c[k]); md[d] = med
+				stats(v, figs[g] SUBSEP k, c[k]); md[d] = med
 				printf "%-5s %-14s %-8s %3d %10.1f %10.1f %10.1f\n", sizes[s], names[figs[g]], d, c[k], med, lo, hi
 			}
 			if (md["qaic"] > 0 && md["qaic_rs"] > 0)
@@ -84,5 +78,5 @@ awk -v want="$n" '
 			delete md
 		}
 		exit bad
-	}' "$dir/bench.txt" || rc=1
+	}') "$dir/bench.txt" || rc=1
 exit "$rc"

@@ -52,17 +52,11 @@ log "load average after: $(cut -d' ' -f1-3 /proc/loadavg); logs in $dir"
 ((rc == 3)) && exit 3
 
 sed -n 's/^QAIC-BENCH: //p' "$dir/guest.log" >"$dir/bench.txt"
-awk -v want="$n" '
+awk -v want="$n" -f "$here/bench-stats.awk" -f <(printf '%s' '
 	{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 		d = f["driver"]; c[d]++
 		st[d, c[d]] = f["status_us"]; dm[d, c[d]] = f["dma64_ms"]
-	}
-	function stats(arr, d, cnt,    a, i, j, t) {
-		for (i = 1; i <= cnt; i++) a[i] = arr[d, i]
-		for (i = 2; i <= cnt; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-		med = (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
-		lo = a[1]; hi = a[cnt]
 	}
 	END {
 		printf "%-32s %-8s %3s %9s %9s %9s\n", "Figure", "Driver", "n", "median", "min", "max"
@@ -79,5 +73,5 @@ awk -v want="$n" '
 				printf "%-32s %-8s %3s %9.2f\n", name, "rs/C", "", md[k, "qaic_rs"] / md[k, "qaic"]
 		}
 		if (c["qaic"] < want || c["qaic_rs"] < want) exit 1
-	}' "$dir/bench.txt" || rc=1
+	}') "$dir/bench.txt" || rc=1
 exit "$rc"
