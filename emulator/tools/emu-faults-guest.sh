@@ -3,7 +3,8 @@
 #
 # Guest script for run-emu-faults.sh: the upstream qaic.ko against injected device faults.
 # Phases: garble (-EPIPE), delay (slow but fine), drop (-ETIMEDOUT), late answer (-ETIMEDOUT,
-# then an orphan), signal during the wait, sys-err (re-boot).
+# then an orphan), signal during the wait, sys-err (re-boot); with qaic_rs, an unbind while a
+# request waits.
 # Each phase prints "FAULT_POINT <command>"; the host hook sends that command to the
 # emulator's control socket within a fraction of a second, the guest waits 2 s and checks how
 # the driver took it.
@@ -61,5 +62,24 @@ check status-after-signal /bin/emu-probe status 0
 fault sys-err
 check online-after-sys-err online 60
 check status-after-sys-err wait_for 10 /bin/emu-probe status 0
+
+# qaic_rs: the card is unbound while a request waits for an answer that never comes; the request
+# fails with EIO at once and the unbind does not wait for the response timeout (2 s here)
+if [ "$mod" = qaic_rs ]; then
+	fault drop-next-response
+	/bin/emu-probe status 5 >/tmp/unbind.out 2>&1 &
+	pid=$!
+	sleep 0.5
+	d=$(aic_devices | head -n 1)
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	echo "${d##*/}" >"/sys/bus/pci/drivers/$mod/unbind"
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	wait "$pid"
+	rc=$?
+	cat /tmp/unbind.out
+	info "unbind took $(awk "BEGIN {print $t1 - $t0}") s"
+	check unbind-while-waiting-eio test "$rc" = 0
+	check unbind-while-waiting-fast awk "BEGIN {exit !($t1 - $t0 < 1.5)}"
+fi
 
 check rmmod rmmod "$mod"
