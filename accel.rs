@@ -17,6 +17,10 @@ use kernel::{
             Relaxed, //
         },
     },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
     uapi, //
 };
 
@@ -131,4 +135,20 @@ fn manage(
     file: &drm::File<QaicFile>,
 ) -> Result<u32> {
     crate::control::manage_ioctl(dev, reg.pdev, &file.inner(), msg)
+}
+
+/// Reads the `len` bytes at user address `data` of an ioctl argument.
+pub(crate) fn copy_from_user(data: u64, len: usize) -> Result<KVec<u8>> {
+    let addr = usize::try_from(data).map_err(|_| EFAULT)?;
+    let mut buf = KVec::new();
+    UserSlice::new(UserPtr::from_addr(addr), len).read_all(&mut buf, GFP_KERNEL)?;
+    Ok(buf)
+}
+
+/// Writes `bytes` to user address `data` of an ioctl argument.
+pub(crate) fn copy_to_user(data: u64, bytes: &[u8]) -> Result {
+    let addr = usize::try_from(data).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(addr), bytes.len())
+        .writer()
+        .write_slice(bytes)
 }

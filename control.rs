@@ -42,10 +42,7 @@ use kernel::{
         SpinLockIrq, //
     },
     time::msecs_to_jiffies,
-    uaccess::{
-        UserPtr,
-        UserSlice, //
-    },
+    uaccess::UserPtr,
     uapi,
 };
 
@@ -786,9 +783,7 @@ pub(crate) fn manage_ioctl(
         return Err(EINVAL);
     }
     let crc = card.link.online().ok_or(ENODEV)?;
-    let user_data = usize::try_from(msg.data).map_err(|_| EFAULT)?;
-    let mut request = KVec::new();
-    UserSlice::new(UserPtr::from_addr(user_data), len).read_all(&mut request, GFP_KERNEL)?;
+    let request = crate::accel::copy_from_user(msg.data, len)?;
 
     let mut enc = Encoder {
         pdev,
@@ -837,9 +832,7 @@ pub(crate) fn manage_ioctl(
                 }
             }
             Reply::Done(out) => {
-                UserSlice::new(UserPtr::from_addr(user_data), out.data.len())
-                    .writer()
-                    .write_slice(&out.data)?;
+                crate::accel::copy_to_user(msg.data, &out.data)?;
                 // CAST: at most `MAX_USER_LEN` bytes.
                 msg.len = out.data.len() as u32;
                 msg.count = out.count;

@@ -41,15 +41,13 @@ use kernel::{
         Instant,
         Monotonic, //
     },
-    uaccess::{
-        UserPtr,
-        UserSlice, //
-    },
     uapi,
 };
 
 use crate::{
     accel::{
+        copy_from_user,
+        copy_to_user,
         QaicDevice,
         QaicFile,
         Registered, //
@@ -322,14 +320,6 @@ impl ThreadedHandler for DbcIrq<'_> {
     }
 }
 
-/// Reads the `len` bytes at user address `data`.
-fn copy_in(data: u64, len: usize) -> Result<KVec<u8>> {
-    let addr = usize::try_from(data).map_err(|_| EFAULT)?;
-    let mut buf = KVec::new();
-    UserSlice::new(UserPtr::from_addr(addr), len).read_all(&mut buf, GFP_KERNEL)?;
-    Ok(buf)
-}
-
 /// The `u32` at `off` of a user structure (CPU byte order, as the uapi defines it).
 fn ne32(b: &[u8], off: usize) -> Result<u32> {
     let bytes = b.get(off..off + 4).ok_or(EINVAL)?;
@@ -368,7 +358,7 @@ pub(crate) fn attach_slice_bo(
     let card: &Card = dev;
     card.link.online().ok_or(ENODEV)?;
     let (id, chan) = chan(card, hdr.dbc_id)?;
-    let raw = copy_in(args.data, len)?;
+    let raw = copy_from_user(args.data, len)?;
     let bo = Bo::lookup_handle(file, hdr.handle)?;
     let bo_size = u64::try_from(bo.size()).map_err(|_| EINVAL)?;
     let entries = parse_entries(&raw, hdr.count, bo_size)?;
@@ -483,7 +473,7 @@ fn submit(
         .ok()
         .and_then(|c| c.checked_mul(entry_len))
         .ok_or(EOVERFLOW)?;
-    let raw = copy_in(args.data, len)?;
+    let raw = copy_from_user(args.data, len)?;
     let card: &Card = dev;
     card.link.online().ok_or(ENODEV)?;
     let (id, chan) = chan(card, args.hdr.dbc_id)?;
@@ -659,7 +649,7 @@ pub(crate) fn perf_stats_bo(
         return Ok(0);
     }
     let len = count * PERF_ENTRY_LEN;
-    let mut raw = copy_in(args.data, len)?;
+    let mut raw = copy_from_user(args.data, len)?;
     for e in raw.chunks_exact_mut(PERF_ENTRY_LEN) {
         let bo = Bo::lookup_handle(file, ne32(e, 0)?)?;
         let st = bo.state.lock();
@@ -686,9 +676,6 @@ pub(crate) fn perf_stats_bo(
                 .copy_from_slice(&v.to_ne_bytes());
         }
     }
-    let addr = usize::try_from(args.data).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), len)
-        .writer()
-        .write_slice(&raw)?;
+    copy_to_user(args.data, &raw)?;
     Ok(0)
 }
