@@ -4,6 +4,8 @@
 # build-kernel.sh - the one qaic-rs test kernel: pristine Linux 7.3 + kernel/patches, with this
 # repository linked in as drivers/accel/qaic_rs, configured from kernel/configs/qaic-qemu.config
 # and built with kunit.py into $KBUILD. Incremental: only what changed is rebuilt.
+# QAIC_KERNEL=debug builds the debug kernel instead (scripts/lib.sh: its own build dir and lock,
+# kernel/configs/qaic-debug.config on top, clang) from the same work tree.
 #
 # The work tree is a git repository whose first commit is the pristine source. When the patch
 # series changes it is reset to that commit and the series is re-applied with `git am`, so every
@@ -19,7 +21,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 
-KUNITCONFIG=$REPO/kernel/configs/qaic-qemu.config
 GIT=(git -C "$WORKTREE" -c user.name=qaic-rs -c user.email=qaic-rs@localhost
 	-c core.autocrlf=false -c gc.auto=0)
 
@@ -57,12 +58,21 @@ make_tree() {
 }
 
 kunit_py() {
+	local c a=()
+	for c in "${KCONFIGS[@]}"; do a+=(--kunitconfig="$REPO/kernel/configs/$c"); done
+	for c in "${KMAKE_OPTS[@]}"; do a+=(--make_options="$c"); done
 	(cd "$WORKTREE" && ./tools/testing/kunit/kunit.py "$@" --arch=x86_64 \
-		--build_dir="$KBUILD" --kunitconfig="$KUNITCONFIG")
+		--build_dir="$KBUILD" "${a[@]}")
 }
 
 build() {
 	make_tree
+	if [[ $KBUILD_LOCK != "$QAIC_CACHE/kbuild.lock" ]]; then
+		# another build dir: hold its own lock while building, let go of the work tree's
+		exec 8>"$KBUILD_LOCK"
+		flock 8
+		flock -u 9
+	fi
 	kernel_env
 	mkdir -p "$KBUILD"
 	log "building the kernel in $KBUILD (cold: about 8 min on 2 cores; incremental: seconds)"
@@ -83,6 +93,7 @@ export_series() {
 }
 
 # One build at a time: check steps, the demo and developers share the tree and the build dir.
+# (A debug build holds this lock only while it prepares the work tree, then $KBUILD_LOCK.)
 mkdir -p "$QAIC_CACHE"
 exec 9>"$QAIC_CACHE/kbuild.lock"
 flock 9

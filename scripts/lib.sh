@@ -24,7 +24,25 @@ QEMU_VER=1:11.1.3+ds-1~bpo13+1
 APTX=$QAIC_CACHE/aptx                       # private apt state (trixie downloads only)
 KSRC=$QAIC_CACHE/linux-7.3                  # pristine kernel source, never modified
 WORKTREE=$QAIC_CACHE/linux-qaic             # git copy of $KSRC with kernel/patches applied
-KBUILD=$QAIC_CACHE/kbuild                   # the one kernel build dir (make O=)
+# The kernel build: QAIC_KERNEL=test (default) is the one test kernel in $QAIC_CACHE/kbuild;
+# QAIC_KERNEL=debug the debug kernel of `make check-debug` (kernel/configs/qaic-debug.config on
+# top of the test config, KASAN, lockdep, kmemleak...; built with clang) in its own build dir,
+# from the same work tree. Every script that sources this file then uses that build.
+case ${QAIC_KERNEL:-test} in
+test)
+	KBUILD=$QAIC_CACHE/kbuild                   # make O=
+	KCONFIGS=(qaic-qemu.config)                 # kernel/configs/, merged in this order
+	KMAKE_OPTS=()                               # extra make variables (GCC build)
+	KBUILD_LOCK=$QAIC_CACHE/kbuild.lock         # held exclusively while it is built
+	;;
+debug)
+	KBUILD=$QAIC_CACHE/kbuild-debug
+	KCONFIGS=(qaic-qemu.config qaic-debug.config)
+	KMAKE_OPTS=(LLVM=-$LLVM_VER)                # KASAN with Rust needs clang
+	KBUILD_LOCK=$QAIC_CACHE/kbuild-debug.lock
+	;;
+*) printf 'ERROR: QAIC_KERNEL must be test or debug\n' >&2; exit 1 ;;
+esac
 RUST_LIB_SRC=${RUST_LIB_SRC:-$QAIC_CACHE/rustsrc/usr/lib/rustlib/src/rust/library}
 BINDGEN_ROOT=$QAIC_CACHE/tools/bindgen-$BINDGEN_VER
 CHROOT=$QAIC_CACHE/trixie-root              # QEMU >= 10.1 for vfio-user
