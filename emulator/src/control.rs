@@ -218,6 +218,8 @@ pub struct ControlService {
     pub bind: Vec<(usize, Option<Program>)>,
     /// DBCs released by the last request (the device stops them).
     pub released: Vec<usize>,
+    /// A DBC under subsystem restart: not assigned until the SSR ends.
+    pub ssr_blocked: Option<usize>,
     /// NNC program management.
     pub qsm: nnc::Qsm,
     deferred: HashMap<(u32, u32), Vec<Trans>>,
@@ -263,6 +265,7 @@ impl ControlService {
             newly_activated: Vec::new(),
             bind: Vec::new(),
             released: Vec::new(),
+            ssr_blocked: None,
             qsm: nnc::Qsm::default(),
             deferred: HashMap::new(),
         }
@@ -278,6 +281,7 @@ impl ControlService {
         self.newly_activated.clear();
         self.bind.clear();
         self.released = (0..NUM_DBC).collect();
+        self.ssr_blocked = None;
     }
 
     /// DBCs assigned.
@@ -546,7 +550,9 @@ impl ControlService {
             warn!(target: "control", "ACTIVATE: inconsistent queue description req {req_q:#x} rsp {rsp_q:#x} n {nreq}/{nrsp} buf {buf_len}");
             return Err(st::INVALID);
         }
-        let Some(i) = self.dbcs.iter().position(Option::is_none) else {
+        let blocked = self.ssr_blocked;
+        let free = (0..NUM_DBC).find(|&i| self.dbcs[i].is_none() && blocked != Some(i));
+        let Some(i) = free else {
             warn!(target: "control", "ACTIVATE: no free DBC");
             return Err(st::NO_RESOURCE);
         };

@@ -35,6 +35,8 @@ pub mod ch {
     pub const SAHARA_DL: usize = 3;
     /// SSR UL.
     pub const SSR_UL: usize = 6;
+    /// SSR DL.
+    pub const SSR_DL: usize = 7;
     /// Control UL.
     pub const CONTROL_UL: usize = 10;
     /// Control DL.
@@ -70,6 +72,11 @@ pub struct Options {
     pub amss_boot_delay: Duration,
     /// Compute latency of the stand-in, overriding the workloads' nominal latency.
     pub compute_latency: Option<Duration>,
+    /// After a SoC reset requested by the host, the PBL reports it with MHI SYS_ERR (the MHI
+    /// core then re-boots the card); without it the card waits silently in PBL.
+    pub reset_syserr: bool,
+    /// How long an SSR waits for each host answer.
+    pub ssr_timeout: Duration,
 }
 
 impl Default for Options {
@@ -83,6 +90,8 @@ impl Default for Options {
             sbl_boot_delay: Duration::from_millis(5),
             amss_boot_delay: Duration::from_millis(5),
             compute_latency: None,
+            reset_syserr: false,
+            ssr_timeout: crate::ssr::RESPONSE_TIMEOUT,
         }
     }
 }
@@ -114,6 +123,8 @@ enum Work {
     SendDl(usize, Vec<u8>),
     SysErr,
     DbcService,
+    SsrTimeout(u64),
+    PblSysErr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,7 +212,49 @@ pub struct Stats {
     pub mmio: u64,
     /// Control responses sent.
     pub control_responses: u64,
+    /// RAS reports sent (valid and malformed).
+    pub ras_sent: u64,
 }
+
+/// What the device saw of the host's periodic timesync (QAIC_TIMESYNC_PERIODIC, UL 22).
+#[derive(Debug, Default, Clone)]
+pub struct TimesyncLog {
+    /// Valid 24-byte SYNC_REQ messages received.
+    pub count: u64,
+    /// Messages of another length, signature or type.
+    pub bad: u64,
+    /// The last offset (host UTC minus device QTimer), microseconds.
+    pub last_offset_us: u64,
+    /// The last offset plus the QTimer at reception minus the emulator's wall clock, ms.
+    pub last_skew_ms: i64,
+    /// Interval between the last two messages, ms.
+    pub last_interval_ms: u64,
+    /// Smallest and largest interval seen, ms.
+    pub min_interval_ms: u64,
+    /// See `min_interval_ms`.
+    pub max_interval_ms: u64,
+    last_at: Option<Instant>,
+}
+
+/// The boot log the device sent in its last SBL boot, as the host should store it.
+#[derive(Debug, Default, Clone)]
+pub struct BootLog {
+    /// Messages sent.
+    pub messages: u32,
+    /// Concatenation of the messages without one trailing NUL each.
+    pub text: Vec<u8>,
+}
+
+/// Boot log lines of the emulated SBL (one DL transfer each; `\0` marks a trailing NUL the
+/// host strips). `{serial}` and `{images}` are filled in.
+pub const BOOT_LOG: &[&str] = &[
+    "aic100-emu SBL: boot log start\n",
+    "SBL: serial {serial}, SoC hw version 0x60110200\n\0",
+    "SBL: DDR training done, 1024 MiB\n",
+    "SBL: PCIe link up, MHI ready in EE SBL\n\0",
+    "SBL: loading {images} images over Sahara\n",
+    "SBL: boot timesync requested\n",
+];
 
 /// The emulated device.
 pub struct Device<D: Dma, I: Irq> {
@@ -246,6 +299,14 @@ pub struct Device<D: Dma, I: Irq> {
     dead: bool,
     boot_time: Instant,
     ras_seq: u32,
+    /// Subsystem restart state and counters.
+    pub ssr: crate::ssr::Ssr,
+    ssr_armed: u64,
+    ssr_deadline: Option<Instant>,
+    /// Periodic timesync as received.
+    pub timesync: TimesyncLog,
+    /// Boot log sent in the last SBL boot.
+    pub bootlog: BootLog,
 }
 
 const TS_CMD_TO_HOST: u8 = 0;
@@ -255,6 +316,99 @@ const TS_ACK_TO_HOST: u8 = 2;
 /// 8-byte timesync header (signature 0x55AA, message type at byte 5).
 fn timesync_header(msg_type: u8) -> [u8; 8] {
     [0xaa, 0x55, 0, 0, 0, msg_type, 0, 0]
+}
+
+/// Header fields `ras-bad` can make invalid.
+pub const RAS_BAD_FIELDS: &[&str] = &["magic", "version", "type", "len", "errtype"];
+
+/// The error threshold a report of `source` carries.
+fn ras_threshold(source: u32, err_type: u32) -> u32 {
+    match (source, err_type) {
+        (6, _) => 1,
+        (_, 0) => 10,
+        _ => 1,
+    }
+}
+
+/// A 64-byte syndrome in the layout of `source` (uapi.md §11.1) with plausible values; `seq`
+/// varies addresses from report to report.
+pub fn ras_syndrome(source: u32, err_type: u32, seq: u32) -> [u8; 64] {
+    let mut w = crate::wire::Writer::new();
+    let addr = 0x8_0000_1000u64 + ((seq as u64 & 0xff) << 12);
+    match source {
+        // SoC memory: error_address[8] (u64)
+        0 => {
+            w.u64(addr).u64(addr + 0x40);
+        }
+        // PCIe: CE counters, UE non-fatal counters, UE address/index/flag
+        1 => {
+            match err_type {
+                0 => w.u32(2).u32(1).u32(0).u32(1).u32(3).u32(7),
+                2 => w.zeros(24).u32(0).u32(1).u32(1).u32(0).u32(0).u32(2),
+                _ => w.zeros(48).u32(addr as u32).u8(3).u8(0),
+            };
+        }
+        // DDR: count, irq_status, data words, address, parity, instance, DDR error type
+        2 => {
+            w.u32(1).u32(0x4);
+            for i in 0..8u32 {
+                w.u32(0xdead_0000 | i);
+            }
+            w.u32(addr as u32)
+                .u16((addr >> 32) as u16)
+                .u16(0x3)
+                .u16(1)
+                .u16(if err_type == 0 { 1 } else { 2 });
+        }
+        // System bus 1: slave, error type, addr[8] (u16), instance
+        3 => {
+            w.u32(5).u32(2);
+            for i in 0..8u16 {
+                w.u16(0x1000 + i);
+            }
+            w.u8(0);
+        }
+        // System bus 2
+        4 => {
+            w.u32(addr as u32)
+                .u32((addr >> 32) as u32)
+                .u32(0x2000)
+                .u32(0)
+                .u32(0x11)
+                .u16(2)
+                .u16(1)
+                .u16(64)
+                .u16(0)
+                .u8(1)
+                .u8(0)
+                .u8(1)
+                .u8(4)
+                .u8(3)
+                .u8(1)
+                .u8(0)
+                .u8(1);
+        }
+        // NSP memory: error_address[8] (u32), NSP id
+        5 => {
+            for i in 0..8u32 {
+                w.u32(0x0200_0000 + 0x40 * i);
+            }
+            w.u8(2);
+        }
+        // Temperature sensor: threshold (0 lower, 1 upper, 2 critical), degrees C
+        6 => {
+            let (th, t) = match err_type {
+                0 => (1, 95),
+                2 => (1, 105),
+                _ => (2, 125),
+            };
+            w.u32(th).i32(t);
+        }
+        _ => {}
+    }
+    let mut out = [0u8; 64];
+    out[..w.len()].copy_from_slice(&w.buf);
+    out
 }
 
 fn hi_lo(hi: u32, lo: u32) -> u64 {
@@ -309,6 +463,11 @@ impl<D: Dma, I: Irq> Device<D, I> {
             dead: false,
             boot_time: Instant::now(),
             ras_seq: 0,
+            ssr: crate::ssr::Ssr::default(),
+            ssr_armed: 0,
+            ssr_deadline: None,
+            timesync: TimesyncLog::default(),
+            bootlog: BootLog::default(),
         };
         d.soc_reset();
         d
@@ -347,6 +506,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
         self.timed.clear();
         self.dbc.reset();
         self.control.released.clear();
+        self.ssr_abort();
         self.boot_time = Instant::now();
     }
 
@@ -567,6 +727,9 @@ impl<D: Dma, I: Irq> Device<D, I> {
                 if v & 1 != 0 {
                     info!(target: "mhi", "host requested SoC reset");
                     self.soc_reset();
+                    if self.opts.reset_syserr {
+                        self.push_after(Duration::from_millis(50), Work::PblSysErr);
+                    }
                 }
             }
             o if (b..b + bhi::END).contains(&o) => self.bhi_write(o - b, v),
@@ -742,6 +905,18 @@ impl<D: Dma, I: Irq> Device<D, I> {
             Work::DbcService => {
                 self.dbc_service(Instant::now());
             }
+            Work::SsrTimeout(gen) => {
+                let due = self.ssr_deadline.is_some_and(|d| Instant::now() >= d);
+                if due && self.ssr.timeout(gen) {
+                    self.ssr_ended();
+                }
+            }
+            Work::PblSysErr => {
+                if self.ee == ee::PBL && self.mhi_state == state::RESET {
+                    info!(target: "mhi", "PBL after the SoC reset: reporting it with SYS_ERR");
+                    self.sys_err();
+                }
+            }
         }
     }
 
@@ -888,6 +1063,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
         }
         self.sahara = self.reference_loader();
         if self.ee == ee::AMSS {
+            self.ssr_abort();
             self.control.reset();
             self.apply_control_changes();
         }
@@ -1133,12 +1309,17 @@ impl<D: Dma, I: Irq> Device<D, I> {
                 self.queue_dl(ch::TIMESYNC_DL, timesync_header(TS_CMD_TO_HOST).to_vec());
             }
             (ee::SBL, ch::LOGGING_DL) => {
-                let line = format!(
-                    "aic100-emu SBL: serial {:08X}, loading {} images\n",
-                    self.opts.serial,
-                    firmware::AIC100_SAHARA_IDS.len()
-                );
-                self.queue_dl(ch::LOGGING_DL, line.into_bytes());
+                self.bootlog = BootLog::default();
+                for l in BOOT_LOG {
+                    let line = l
+                        .replace("{serial}", &format!("{:08X}", self.opts.serial))
+                        .replace("{images}", &firmware::AIC100_SAHARA_IDS.len().to_string());
+                    let b = line.into_bytes();
+                    let kept = b.strip_suffix(&[0]).unwrap_or(&b);
+                    self.bootlog.text.extend_from_slice(kept);
+                    self.bootlog.messages += 1;
+                    self.queue_dl(ch::LOGGING_DL, b);
+                }
             }
             _ => {}
         }
@@ -1251,6 +1432,11 @@ impl<D: Dma, I: Irq> Device<D, I> {
                 self.sahara_actions(acts);
             }
             (ee::AMSS, ch::CONTROL_UL) => self.control_request(msg),
+            (ee::AMSS, ch::SSR_UL) => {
+                let out = self.ssr.on_host(&msg);
+                self.ssr_send(out);
+            }
+            (ee::AMSS, ch::TIMESYNC_PERIODIC_UL) => self.periodic_timesync(&msg),
             (_, ch::TIMESYNC_PERIODIC_UL) | (_, ch::TIMESYNC_UL) => {
                 let g = |o: usize| crate::wire::u64_at(&msg, o).unwrap_or(0);
                 let ty = msg.get(5).copied().unwrap_or(0xff);
@@ -1269,31 +1455,139 @@ impl<D: Dma, I: Irq> Device<D, I> {
         }
     }
 
-    /// Send a RAS report on QAIC_STATUS (channel 15): `err_type` 0 CE, 1 UE, 2 UE non-fatal.
+    /// Send a RAS report on QAIC_STATUS (channel 15): `err_type` 0 CE, 1 UE, 2 UE non-fatal,
+    /// `source` 0..6 (other values are sent as given), with a syndrome typical of the source.
     pub fn inject_ras(&mut self, err_type: u32, source: u32) -> Result<(), String> {
+        self.send_ras(err_type, source, None)
+    }
+
+    /// Send a RAS report with one header field made invalid (`magic`, `version`, `type`, `len`
+    /// or `errtype`); the host must drop it without counting it.
+    pub fn inject_bad_ras(&mut self, field: &str, source: u32) -> Result<(), String> {
+        if !RAS_BAD_FIELDS.contains(&field) {
+            return Err(format!(
+                "unknown RAS field '{field}' (one of {})",
+                RAS_BAD_FIELDS.join(", ")
+            ));
+        }
+        self.send_ras(0, source, Some(field))
+    }
+
+    fn send_ras(&mut self, err_type: u32, source: u32, bad: Option<&str>) -> Result<(), String> {
         if self.ee != ee::AMSS || !self.channel_running(ch::STATUS_DL) {
             return Err("the RAS channel (15) is not running".into());
         }
         self.ras_seq += 1;
         let mut w = crate::wire::Writer::new();
-        w.u16(0x55aa)
-            .u16(1)
+        w.u16(if bad == Some("magic") { 0xaa55 } else { 0x55aa })
+            .u16(if bad == Some("version") { 3 } else { 1 })
             .u32(self.ras_seq)
-            .u8(0) // PUSH
+            .u8(if bad == Some("type") { 2 } else { 0 }) // PUSH (2 = RESP)
             .u8(0)
-            .u16(92)
+            .u16(if bad == Some("len") { 88 } else { 92 })
             .i32(0)
             .u32(source)
-            .u32(err_type)
-            .u32(1) // threshold
+            .u32(if bad == Some("errtype") { 3 } else { err_type })
+            .u32(ras_threshold(source, err_type))
             .u32((err_type == 0) as u32)
             .u32((err_type != 0) as u32)
-            .u32(0)
-            .u64(0x8000_1000) // syndrome: first word (an address for memory sources)
-            .zeros(56);
-        warn!(target: "fault", "RAS report: source {source}, error type {err_type}");
+            .u32(32 + source) // interrupt number
+            .bytes(&ras_syndrome(source, err_type, self.ras_seq));
+        debug_assert_eq!(w.len(), 104);
+        match bad {
+            Some(f) => warn!(target: "fault", "malformed RAS report ({f}): source {source}"),
+            None => warn!(target: "fault", "RAS report: source {source}, error type {err_type}"),
+        }
+        self.stats.ras_sent += 1;
         self.queue_dl(ch::STATUS_DL, w.buf);
         Ok(())
+    }
+
+    /// Crash the workload on activated DBC `dbc` and run the SSR sequence (uapi.md §11.2),
+    /// with a crash dump if `dump`.
+    pub fn start_ssr(&mut self, dbc: usize, dump: bool) -> Result<(), String> {
+        if self.ee != ee::AMSS
+            || !self.channel_running(ch::SSR_DL)
+            || !self.channel_running(ch::SSR_UL)
+        {
+            return Err("the SSR channels (6/7) are not running".into());
+        }
+        if self.ssr.active() {
+            return Err(format!("an SSR of DBC {} is in progress", self.ssr.dbc));
+        }
+        if self.control.dbcs.get(dbc).is_none_or(|d| d.is_none()) {
+            return Err(format!("DBC {dbc} is not activated"));
+        }
+        // The workload dies: its channel stops at once (before the host, told by
+        // BEFORE_SHUTDOWN, frees the queues) and its activation is gone; the DBC stays
+        // unavailable until the SSR ends.
+        warn!(target: "fault", "SSR: workload on DBC {dbc} crashed");
+        self.control.dbcs[dbc] = None;
+        self.control.qsm.dbc_released(dbc);
+        self.dbc.deactivate(dbc);
+        self.control.ssr_blocked = Some(dbc);
+        let m = self.ssr.start(dbc as u32, dump);
+        self.ssr_send(vec![m]);
+        Ok(())
+    }
+
+    fn ssr_send(&mut self, msgs: Vec<Vec<u8>>) {
+        for m in msgs {
+            self.queue_dl(ch::SSR_DL, m);
+        }
+        if !self.ssr.active() {
+            self.ssr_ended();
+        } else if self.ssr.generation != self.ssr_armed {
+            self.ssr_armed = self.ssr.generation;
+            let t = self.opts.ssr_timeout;
+            self.ssr_deadline = Some(Instant::now() + t);
+            self.push_after(t, Work::SsrTimeout(self.ssr.generation));
+        }
+    }
+
+    fn ssr_ended(&mut self) {
+        self.ssr_deadline = None;
+        if let Some(d) = self.control.ssr_blocked.take() {
+            info!(target: "ssr", "DBC {d} free again");
+        }
+    }
+
+    fn ssr_abort(&mut self) {
+        self.ssr.abort();
+        self.ssr_ended();
+    }
+
+    fn periodic_timesync(&mut self, msg: &[u8]) {
+        let g = |o: usize| crate::wire::u64_at(msg, o).unwrap_or(0);
+        let sig = crate::wire::u16_at(msg, 0).unwrap_or(0);
+        let ty = msg.get(5).copied().unwrap_or(0xff);
+        if msg.len() != 24 || sig != 0x55aa || ty != TS_SYNC_REQ {
+            self.timesync.bad += 1;
+            warn!(target: "mhi", "periodic timesync: {} bytes, signature {sig:#x}, type {ty}: not a SYNC_REQ", msg.len());
+            return;
+        }
+        let now = Instant::now();
+        let t = &mut self.timesync;
+        let offset = g(8).wrapping_mul(1_000_000).wrapping_add(g(16));
+        let qtimer_us = (self.boot_time.elapsed().as_nanos() * 192 / 10_000) as u64 * 10 / 192;
+        let wall_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        t.count += 1;
+        t.last_offset_us = offset;
+        t.last_skew_ms = (offset.wrapping_add(qtimer_us).wrapping_sub(wall_us) as i64) / 1000;
+        if let Some(prev) = t.last_at {
+            let ms = now.duration_since(prev).as_millis() as u64;
+            t.last_interval_ms = ms;
+            t.min_interval_ms = if t.count == 2 {
+                ms
+            } else {
+                t.min_interval_ms.min(ms)
+            };
+            t.max_interval_ms = t.max_interval_ms.max(ms);
+        }
+        t.last_at = Some(now);
+        debug!(target: "mhi", "periodic timesync {}: offset {offset} us, skew {} ms", t.count, t.last_skew_ms);
     }
 
     fn sahara_actions(&mut self, acts: Vec<sahara::Action>) {

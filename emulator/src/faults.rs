@@ -10,6 +10,11 @@
 //! | `garble-next-response [N]` | corrupt the next N control responses (bad CRC / payload) |
 //! | `fail-next-bhi` | reject the next BHI image load with an error status |
 //! | `ras ce\|ue\|uenf [SOURCE]` | send a RAS report on QAIC_STATUS (source 0..6, default 0) |
+//! | `ras-bad FIELD [SOURCE]` | send a malformed CE report: FIELD = magic, version, type, len, errtype |
+//! | `ssr DBC [dump\|nodump]` | crash the workload on activated DBC and run the SSR events (default dump) |
+//! | `ssr-status` | progress and outcome of the last SSR, dump bytes served, expected dump file |
+//! | `timesync-status` | periodic timesync messages received: count, offset, skew, intervals |
+//! | `bootlog-status` | the boot log of the last SBL boot: messages, bytes, CRC-32 |
 //! | `sys-err` | enter MHI SYS_ERR and interrupt the host |
 //! | `surprise-remove` | the device disappears: all-ones reads, no DMA, no MSI |
 //! | `status` | one line with EE, MHI state and counters |
@@ -33,6 +38,16 @@ pub enum Command {
     FailNextBhi,
     /// Send a RAS report (error type, source).
     Ras(u32, u32),
+    /// Send a malformed RAS report (field, source).
+    RasBad(String, u32),
+    /// Subsystem restart of a DBC (DBC, with dump).
+    Ssr(usize, bool),
+    /// Report SSR state.
+    SsrStatus,
+    /// Report periodic timesync.
+    TimesyncStatus,
+    /// Report the boot log sent.
+    BootlogStatus,
     /// Enter SYS_ERR.
     SysErr,
     /// Surprise removal.
@@ -82,6 +97,30 @@ pub fn parse(line: &str) -> Result<Command, String> {
             };
             Command::Ras(ty, src)
         }
+        "ras-bad" => {
+            let f = arg.ok_or("ras-bad needs a field")?;
+            if !crate::device::RAS_BAD_FIELDS.contains(&f) {
+                return Err(format!("bad RAS field '{f}'"));
+            }
+            let src = match it.next() {
+                Some(s) => s.parse().map_err(|_| format!("bad RAS source '{s}'"))?,
+                None => 0,
+            };
+            Command::RasBad(f.to_string(), src)
+        }
+        "ssr" => {
+            let d = arg.ok_or("ssr needs a DBC")?;
+            let dbc = d.parse().map_err(|_| format!("bad DBC '{d}'"))?;
+            let dump = match it.next() {
+                None | Some("dump") => true,
+                Some("nodump") => false,
+                Some(o) => return Err(format!("ssr: '{o}' is neither dump nor nodump")),
+            };
+            Command::Ssr(dbc, dump)
+        }
+        "ssr-status" => no_arg(Command::SsrStatus)?,
+        "timesync-status" => no_arg(Command::TimesyncStatus)?,
+        "bootlog-status" => no_arg(Command::BootlogStatus)?,
         "surprise-remove" => no_arg(Command::SurpriseRemove)?,
         "status" => no_arg(Command::Status)?,
         "log" => Command::Log(arg.unwrap_or("").to_string()),
@@ -117,6 +156,37 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             Ok(()) => "ok RAS report queued".into(),
             Err(e) => format!("error {e}"),
         },
+        Command::RasBad(f, src) => match dev.inject_bad_ras(&f, src) {
+            Ok(()) => format!("ok malformed RAS report ({f}) queued"),
+            Err(e) => format!("error {e}"),
+        },
+        Command::Ssr(dbc, dump) => match dev.start_ssr(dbc, dump) {
+            Ok(()) => format!(
+                "ok SSR of DBC {dbc} started ({})",
+                if dump { "dump" } else { "nodump" }
+            ),
+            Err(e) => format!("error {e}"),
+        },
+        Command::SsrStatus => format!("ok {}", dev.ssr.status()),
+        Command::TimesyncStatus => {
+            let t = &dev.timesync;
+            format!(
+                "ok periodic={} bad={} last_offset_us={} skew_ms={} interval_ms={} min_interval_ms={} max_interval_ms={}",
+                t.count,
+                t.bad,
+                t.last_offset_us,
+                t.last_skew_ms,
+                t.last_interval_ms,
+                t.min_interval_ms,
+                t.max_interval_ms
+            )
+        }
+        Command::BootlogStatus => format!(
+            "ok messages={} bytes={} crc32={:08x}",
+            dev.bootlog.messages,
+            dev.bootlog.text.len(),
+            crate::wire::crc32(&dev.bootlog.text)
+        ),
         Command::SysErr => {
             dev.trigger_sys_err();
             "ok SYS_ERR raised".into()
@@ -126,7 +196,7 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             "ok device removed".into()
         }
         Command::Status => format!(
-            "ok ee={} mhi_state={} dead={} msi={} events={} control_requests={} control_responses={} dbcs_in_use={} dma_faults={} mmio={}",
+            "ok ee={} mhi_state={} dead={} msi={} events={} control_requests={} control_responses={} dbcs_in_use={} dma_faults={} mmio={} ras_sent={} ssr={}",
             dev.exec_env(),
             dev.mhi_state(),
             dev.is_dead() as u8,
@@ -136,7 +206,9 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             dev.stats.control_responses,
             dev.control.dbcs_in_use(),
             dev.stats.dma_faults,
-            dev.stats.mmio
+            dev.stats.mmio,
+            dev.stats.ras_sent,
+            dev.ssr.outcome
         ),
         Command::Log(spec) => match crate::logging::parse_areas(&spec) {
             Ok(m) => {
@@ -145,7 +217,7 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             }
             Err(e) => format!("error {e}"),
         },
-        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | sys-err | surprise-remove | status | log AREAS | help".into(),
+        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | ras-bad magic|version|type|len|errtype [SOURCE] | ssr DBC [dump|nodump] | ssr-status | timesync-status | bootlog-status | sys-err | surprise-remove | status | log AREAS | help".into(),
     }
 }
 
@@ -169,5 +241,14 @@ mod tests {
         assert!(parse("ras bad").is_err());
         assert!(parse("ras ce 1 2").is_err());
         assert!(parse("").is_err());
+        assert_eq!(parse("ssr 3"), Ok(Command::Ssr(3, true)));
+        assert_eq!(parse("ssr 0 nodump"), Ok(Command::Ssr(0, false)));
+        assert!(parse("ssr").is_err());
+        assert!(parse("ssr 1 maybe").is_err());
+        assert_eq!(parse("ras-bad len 2"), Ok(Command::RasBad("len".into(), 2)));
+        assert!(parse("ras-bad crc").is_err());
+        assert_eq!(parse("ssr-status"), Ok(Command::SsrStatus));
+        assert_eq!(parse("timesync-status"), Ok(Command::TimesyncStatus));
+        assert_eq!(parse("bootlog-status"), Ok(Command::BootlogStatus));
     }
 }

@@ -20,5 +20,6 @@ pub mod nnc;
 pub mod pci;
 pub mod sahara;
 pub mod server;
+pub mod ssr;
 pub mod wire;
 pub mod workload;

@@ -2,7 +2,7 @@
 //! Per-area logging.
 //!
 //! Every log line of the emulator carries a `target` naming its area (`mhi`, `bhi`, `sahara`,
-//! `control`, `nnc`, `dma`, `pci`, `mmio`, `fault`, `vfu`). Warnings and errors are always printed;
+//! `control`, `nnc`, `dma`, `pci`, `mmio`, `fault`, `vfu`, `dbc`, `ssr`). Warnings and errors are always printed;
 //! informational and debug lines only for the areas enabled with `--log` or the `AIC100_EMU_LOG`
 //! environment variable (comma separated, `all` enables every area).
 
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// The log areas, in bit order.
 pub const AREAS: &[&str] = &[
-    "mhi", "bhi", "sahara", "control", "nnc", "dma", "pci", "mmio", "fault", "vfu", "dbc",
+    "mhi", "bhi", "sahara", "control", "nnc", "dma", "pci", "mmio", "fault", "vfu", "dbc", "ssr",
 ];
 
 static MASK: AtomicU32 = AtomicU32::new(0);

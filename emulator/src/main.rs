@@ -52,6 +52,10 @@ enum Cmd {
         /// Trap every BAR2 access instead of mapping the DMA bridge registers into the guest.
         #[arg(long)]
         trap_bar2: bool,
+        /// After a SoC reset requested by the host (e.g. for a RAS UE), report the reset from
+        /// PBL with MHI SYS_ERR so that the host's MHI core boots the card again.
+        #[arg(long)]
+        reset_syserr: bool,
     },
     /// Measure the device model without QEMU: DMA-bridge requests per second and bandwidth.
     Bench {
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             serial,
             compute_latency_us,
             trap_bar2,
+            reset_syserr,
         } => {
             let spec = log
                 .or_else(|| std::env::var("AIC100_EMU_LOG").ok())
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
                 serial,
                 firmware_dir,
                 compute_latency: compute_latency_us.map(std::time::Duration::from_micros),
+                reset_syserr,
                 ..Options::default()
             };
             match server::serve(&socket, control.as_deref(), opts, !trap_bar2) {
