@@ -33,7 +33,11 @@
 #       --kernel FILE     bzImage (default the one test kernel in $KBUILD)
 #       --name NAME       run name (default: the script's base name, or "boot")
 #   -v, --verbose         stream the serial console to stderr while the guest runs
-# Environment: AIC100_EMU=FILE another emulator binary (no cargo build); QAIC_ACCEL=tcg|kvm.
+# Environment: AIC100_EMU=FILE another emulator binary (no cargo build); QAIC_ACCEL=tcg|kvm;
+#   QAIC_KERNEL=debug the debug kernel and its modules (scripts/lib.sh); QAIC_RUNS=DIR run dirs
+#   (default $QAIC_CACHE/runs); QAIC_TIMEOUT_SCALE=N multiplies --timeout (whole number, for slow
+#   kernels; also in the guest's /etc/qaic/env); QAIC_GUEST_EPILOGUE=FILE a busybox sh snippet
+#   sourced in the guest after the test script, before the kernel log dump (e.g. a kmemleak scan).
 #
 # Exit status: 0 guest verdict PASS; 1 verdict FAIL (or the hook failed); 2 no verdict (timeout,
 # guest crash/panic); 3 bench error (emulator died or failed to start, QEMU failed, bad input);
@@ -58,7 +62,7 @@ GUEST_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$GUEST_HERE/lib.sh"
 
-RUNS=$QAIC_CACHE/runs
+RUNS=${QAIC_RUNS:-$QAIC_CACHE/runs}
 EMU_TARGET=${EMU_TARGET:-$QAIC_CACHE/target-emulator}
 AIC100_EMU=${AIC100_EMU:-$EMU_TARGET/release/aic100-emu}
 GUEST_FILES=$REPO/tests/guest
@@ -261,11 +265,19 @@ g_build_initramfs() {
 	else
 		printf '. /qaic/lib.sh\ninfo "booted, no test script"\n' >"$G_ROOT/qaic/test.sh"
 	fi
+	if [[ -n ${QAIC_GUEST_EPILOGUE:-} ]]; then
+		# the test script runs as before, then the epilogue; the script's exit status stays
+		mv "$G_ROOT/qaic/test.sh" "$G_ROOT/qaic/test-main.sh"
+		cp "$QAIC_GUEST_EPILOGUE" "$G_ROOT/qaic/epilogue.sh" || g_die "no epilogue $QAIC_GUEST_EPILOGUE"
+		printf '%s\n' 'sh /qaic/test-main.sh "$@"' 'rc=$?' '. /qaic/epilogue.sh' 'exit $rc' \
+			>"$G_ROOT/qaic/test.sh"
+	fi
 	chmod 755 "$G_ROOT/init" "$G_ROOT/qaic/test.sh"
 	{
 		printf 'QAIC_NAME=%q\nQAIC_CARDS=%d\nQAIC_IOMMU=%d\nQAIC_CONTROL=%d\n' "$G_NAME" "$G_CARDS" \
 			"$G_IOMMU" "$G_CONTROL"
 		printf 'QAIC_TEST_ARGS=%q\n' "$G_ARGS"
+		printf 'QAIC_TIMEOUT_SCALE=%d\n' "${QAIC_TIMEOUT_SCALE:-1}"
 	} >"$G_ROOT/etc/qaic/env"
 	for f in "${G_MODULES[@]}"; do
 		f=$(g_find_module "$f") || exit 3
@@ -441,6 +453,8 @@ guest_main() {
 	[[ $G_CARDS =~ ^[012]$ ]] || { warn "--cards must be 0, 1 or 2"; guest_usage; }
 	[[ $G_TIMEOUT =~ ^[0-9]+$ && $G_MEM =~ ^[0-9]+$ && $G_SMP =~ ^[0-9]+$ ]] ||
 		{ warn "--timeout, --mem and --smp take numbers"; guest_usage; }
+	[[ ${QAIC_TIMEOUT_SCALE:-1} =~ ^[1-9][0-9]*$ ]] || g_die "QAIC_TIMEOUT_SCALE must be a whole number >= 1"
+	G_TIMEOUT=$((G_TIMEOUT * ${QAIC_TIMEOUT_SCALE:-1}))
 	[[ -z $G_SCRIPT || -f $G_SCRIPT ]] || g_die "guest script $G_SCRIPT not found"
 	if [[ -z $G_NAME ]]; then
 		G_NAME=boot
@@ -476,7 +490,7 @@ guest_main() {
 	# Take kernel and modules while no build runs (scripts/build-kernel.sh holds this lock
 	# exclusively), so that the image and its modules come from the same build.
 	local lockfd
-	exec {lockfd}>>"$QAIC_CACHE/kbuild.lock"
+	exec {lockfd}>>"$KBUILD_LOCK"
 	if ! flock -s -n "$lockfd"; then
 		log "a kernel build is running: waiting for it to finish (at most 20 min)"
 		# in the background: bash runs traps (Ctrl-C) during `wait`, not during a foreground command
