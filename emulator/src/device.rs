@@ -302,6 +302,7 @@ pub struct Device<D: Dma, I: Irq> {
     /// Subsystem restart state and counters.
     pub ssr: crate::ssr::Ssr,
     ssr_armed: u64,
+    ssr_step: Duration,
     ssr_deadline: Option<Instant>,
     /// Periodic timesync as received.
     pub timesync: TimesyncLog,
@@ -465,6 +466,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
             ras_seq: 0,
             ssr: crate::ssr::Ssr::default(),
             ssr_armed: 0,
+            ssr_step: Duration::ZERO,
             ssr_deadline: None,
             timesync: TimesyncLog::default(),
             bootlog: BootLog::default(),
@@ -1504,8 +1506,9 @@ impl<D: Dma, I: Irq> Device<D, I> {
     }
 
     /// Crash the workload on activated DBC `dbc` and run the SSR sequence (uapi.md §11.2),
-    /// with a crash dump if `dump`.
-    pub fn start_ssr(&mut self, dbc: usize, dump: bool) -> Result<(), String> {
+    /// with a crash dump if `dump`; each event and the dump announcement go out `step` after
+    /// the host's previous answer (so that a test can watch the host's DBC state).
+    pub fn start_ssr(&mut self, dbc: usize, dump: bool, step: Duration) -> Result<(), String> {
         if self.ee != ee::AMSS
             || !self.channel_running(ch::SSR_DL)
             || !self.channel_running(ch::SSR_UL)
@@ -1526,20 +1529,29 @@ impl<D: Dma, I: Irq> Device<D, I> {
         self.control.qsm.dbc_released(dbc);
         self.dbc.deactivate(dbc);
         self.control.ssr_blocked = Some(dbc);
+        self.ssr_step = step;
         let m = self.ssr.start(dbc as u32, dump);
         self.ssr_send(vec![m]);
         Ok(())
     }
 
     fn ssr_send(&mut self, msgs: Vec<Vec<u8>>) {
+        let step = self.ssr_step;
         for m in msgs {
-            self.queue_dl(ch::SSR_DL, m);
+            let c = crate::wire::u32_at(&m, 0);
+            if c == Some(crate::ssr::cmd::SSR_EVENT)
+                || c == Some(crate::ssr::cmd::DEBUG_TRANSFER_INFO)
+            {
+                self.push_after(step, Work::SendDl(ch::SSR_DL, m));
+            } else {
+                self.queue_dl(ch::SSR_DL, m);
+            }
         }
         if !self.ssr.active() {
             self.ssr_ended();
         } else if self.ssr.generation != self.ssr_armed {
             self.ssr_armed = self.ssr.generation;
-            let t = self.opts.ssr_timeout;
+            let t = self.opts.ssr_timeout + step;
             self.ssr_deadline = Some(Instant::now() + t);
             self.push_after(t, Work::SsrTimeout(self.ssr.generation));
         }

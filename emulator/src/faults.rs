@@ -11,7 +11,7 @@
 //! | `fail-next-bhi` | reject the next BHI image load with an error status |
 //! | `ras ce\|ue\|uenf [SOURCE]` | send a RAS report on QAIC_STATUS (source 0..6, default 0) |
 //! | `ras-bad FIELD [SOURCE]` | send a malformed CE report: FIELD = magic, version, type, len, errtype |
-//! | `ssr DBC [dump\|nodump]` | crash the workload on activated DBC and run the SSR events (default dump) |
+//! | `ssr DBC [dump\|nodump] [STEP_MS]` | crash the workload on activated DBC and run the SSR events (default dump; STEP_MS between events) |
 //! | `ssr-status` | progress and outcome of the last SSR, dump bytes served, expected dump file |
 //! | `timesync-status` | periodic timesync messages received: count, offset, skew, intervals |
 //! | `bootlog-status` | the boot log of the last SBL boot: messages, bytes, CRC-32 |
@@ -40,8 +40,8 @@ pub enum Command {
     Ras(u32, u32),
     /// Send a malformed RAS report (field, source).
     RasBad(String, u32),
-    /// Subsystem restart of a DBC (DBC, with dump).
-    Ssr(usize, bool),
+    /// Subsystem restart of a DBC (DBC, with dump, ms between events).
+    Ssr(usize, bool, u64),
     /// Report SSR state.
     SsrStatus,
     /// Report periodic timesync.
@@ -116,7 +116,11 @@ pub fn parse(line: &str) -> Result<Command, String> {
                 Some("nodump") => false,
                 Some(o) => return Err(format!("ssr: '{o}' is neither dump nor nodump")),
             };
-            Command::Ssr(dbc, dump)
+            let step = match it.next() {
+                Some(s) => s.parse().map_err(|_| format!("bad STEP_MS '{s}'"))?,
+                None => 0,
+            };
+            Command::Ssr(dbc, dump, step)
         }
         "ssr-status" => no_arg(Command::SsrStatus)?,
         "timesync-status" => no_arg(Command::TimesyncStatus)?,
@@ -160,7 +164,7 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             Ok(()) => format!("ok malformed RAS report ({f}) queued"),
             Err(e) => format!("error {e}"),
         },
-        Command::Ssr(dbc, dump) => match dev.start_ssr(dbc, dump) {
+        Command::Ssr(dbc, dump, step) => match dev.start_ssr(dbc, dump, Duration::from_millis(step)) {
             Ok(()) => format!(
                 "ok SSR of DBC {dbc} started ({})",
                 if dump { "dump" } else { "nodump" }
@@ -217,7 +221,7 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             }
             Err(e) => format!("error {e}"),
         },
-        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | ras-bad magic|version|type|len|errtype [SOURCE] | ssr DBC [dump|nodump] | ssr-status | timesync-status | bootlog-status | sys-err | surprise-remove | status | log AREAS | help".into(),
+        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | ras-bad magic|version|type|len|errtype [SOURCE] | ssr DBC [dump|nodump] [STEP_MS] | ssr-status | timesync-status | bootlog-status | sys-err | surprise-remove | status | log AREAS | help".into(),
     }
 }
 
@@ -241,8 +245,9 @@ mod tests {
         assert!(parse("ras bad").is_err());
         assert!(parse("ras ce 1 2").is_err());
         assert!(parse("").is_err());
-        assert_eq!(parse("ssr 3"), Ok(Command::Ssr(3, true)));
-        assert_eq!(parse("ssr 0 nodump"), Ok(Command::Ssr(0, false)));
+        assert_eq!(parse("ssr 3"), Ok(Command::Ssr(3, true, 0)));
+        assert_eq!(parse("ssr 0 nodump"), Ok(Command::Ssr(0, false, 0)));
+        assert_eq!(parse("ssr 2 dump 300"), Ok(Command::Ssr(2, true, 300)));
         assert!(parse("ssr").is_err());
         assert!(parse("ssr 1 maybe").is_err());
         assert_eq!(parse("ras-bad len 2"), Ok(Command::RasBad("len".into(), 2)));

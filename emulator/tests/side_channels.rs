@@ -11,6 +11,7 @@ use aic100_emu::dma::Dma;
 use aic100_emu::mhi::{reg, state};
 use aic100_emu::ssr::{self, cmd, event};
 use common::*;
+use std::time::Duration;
 
 /// Host chunk buffer for MEMORY_READ_RSP (64 KiB minus the C driver's bookkeeping header).
 const CHUNK_BUF: usize = 65488;
@@ -127,10 +128,13 @@ fn ssr_with_crash_dump_runs_every_event_serves_the_dump_and_frees_only_that_dbc(
     let (mut h, a, b) = ssr_host();
     assert_eq!((a, b), (0, 1));
     assert!(h.dev.dbc.ch[0].active && h.dev.dbc.ch[1].active);
-    h.dev.start_ssr(0, true).unwrap();
+    h.dev.start_ssr(0, true, Duration::ZERO).unwrap();
     assert!(!h.dev.dbc.ch[0].active, "crashed DBC stops at once");
     assert!(h.dev.dbc.ch[1].active, "other DBC unaffected");
-    assert!(h.dev.start_ssr(1, true).is_err(), "one SSR at a time");
+    assert!(
+        h.dev.start_ssr(1, true, Duration::ZERO).is_err(),
+        "one SSR at a time"
+    );
     for ev in [
         event::BEFORE_SHUTDOWN,
         event::AFTER_SHUTDOWN,
@@ -184,7 +188,7 @@ fn ssr_with_crash_dump_runs_every_event_serves_the_dump_and_frees_only_that_dbc(
 #[test]
 fn ssr_without_dump_and_with_nacks() {
     let (mut h, _, _) = ssr_host();
-    h.dev.start_ssr(1, false).unwrap();
+    h.dev.start_ssr(1, false, Duration::ZERO).unwrap();
     for ev in [
         event::BEFORE_SHUTDOWN,
         event::AFTER_SHUTDOWN,
@@ -207,7 +211,7 @@ fn ssr_without_dump_and_with_nacks() {
 
     // A host that declines the dump gets AFTER_POWER_UP right away.
     let d = activate_dbc(&mut h, 5, 11);
-    h.dev.start_ssr(d as usize, true).unwrap();
+    h.dev.start_ssr(d as usize, true, Duration::ZERO).unwrap();
     for ev in [
         event::BEFORE_SHUTDOWN,
         event::AFTER_SHUTDOWN,
@@ -230,7 +234,7 @@ fn ssr_without_dump_and_with_nacks() {
 
     // Three NACKs of the same event: the device gives up.
     let d = activate_dbc(&mut h, 6, 12);
-    h.dev.start_ssr(d as usize, false).unwrap();
+    h.dev.start_ssr(d as usize, false, Duration::ZERO).unwrap();
     for _ in 0..3 {
         expect_event(&recv32(&mut h), d, event::BEFORE_SHUTDOWN);
         event_rsp(&mut h, d, event::NACK);
@@ -250,7 +254,7 @@ fn ssr_gives_up_on_a_silent_host_and_survives_protocol_errors() {
     assert_eq!(h.start_channel(6, 32), 1);
     assert_eq!(h.start_channel(7, 32), 1);
     let d = activate_dbc(&mut h, 1, 7);
-    h.dev.start_ssr(d as usize, true).unwrap();
+    h.dev.start_ssr(d as usize, true, Duration::ZERO).unwrap();
     h.poll_events();
     assert_eq!(h.dev.ssr.outcome, "timeout-before-shutdown");
     assert_eq!(h.dev.ssr.timeouts, 1);
@@ -265,7 +269,7 @@ fn ssr_gives_up_on_a_silent_host_and_survives_protocol_errors() {
     let d = activate_dbc(&mut h, 1, 7);
     h.send_ul(6, &msg(cmd::SSR_EVENT_RSP, d, &2u32.to_le_bytes()), 64); // no SSR running
     h.poll_events();
-    h.dev.start_ssr(d as usize, true).unwrap();
+    h.dev.start_ssr(d as usize, true, Duration::ZERO).unwrap();
     expect_event(&recv32(&mut h), d, event::BEFORE_SHUTDOWN);
     let bad: Vec<Vec<u8>> = vec![
         vec![1, 2, 3],
@@ -301,14 +305,17 @@ fn ssr_is_refused_without_channels_or_activation() {
     h.boot_to_amss();
     let d = activate_dbc(&mut h, 1, 7);
     assert!(
-        h.dev.start_ssr(d as usize, true).is_err(),
+        h.dev.start_ssr(d as usize, true, Duration::ZERO).is_err(),
         "channels 6/7 not started"
     );
     assert_eq!(h.start_channel(6, 32), 1);
     assert_eq!(h.start_channel(7, 32), 1);
-    assert!(h.dev.start_ssr(5, true).is_err(), "DBC 5 not activated");
-    assert!(h.dev.start_ssr(99, true).is_err());
-    assert!(h.dev.start_ssr(d as usize, true).is_ok());
+    assert!(
+        h.dev.start_ssr(5, true, Duration::ZERO).is_err(),
+        "DBC 5 not activated"
+    );
+    assert!(h.dev.start_ssr(99, true, Duration::ZERO).is_err());
+    assert!(h.dev.start_ssr(d as usize, true, Duration::ZERO).is_ok());
 }
 
 fn ras_host() -> Host {
