@@ -12,13 +12,14 @@ qaic_rs-y := qaic.o
 
 else
 
-.PHONY: all demo check setup kernel kunit smoke summary clean help
+.PHONY: all demo check check-debug setup kernel kunit smoke summary clean help
 
 all: kernel
 
 help:
 	@echo "make demo    build everything, boot QEMU with the driver (see README.md)"
 	@echo "make check   run every test: KUnit, guest smoke test, cargo tests"
+	@echo "make check-debug  the qaic_rs guest tests on a KASAN/lockdep/kmemleak kernel"
 
 setup:
 	scripts/setup.sh
@@ -31,5 +32,8 @@ demo: kernel
 
 check:
 	scripts/check.sh
+
+check-debug:
+	scripts/check-debug.sh
 
 endif

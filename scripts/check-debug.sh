@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# check-debug.sh - `make check-debug`: the end-to-end guest steps that exercise qaic_rs, on the
+# debug kernel (kernel/configs/qaic-debug.config: KASAN, lockdep, kmemleak, UBSAN, debug
+# objects, DMA-API debugging, hung-task detection; QAIC_KERNEL=debug in scripts/lib.sh), then a
+# scan of every guest's kernel log for splats. Closes with "N passed, N failed" like make check;
+# exit status non-zero if anything failed.
+#
+# 1. builds the debug kernel (scripts/build-kernel.sh with QAIC_KERNEL=debug: its own build dir
+#    $QAIC_CACHE/kbuild-debug, from the same work tree; cold about 30 min, see testing.rst);
+# 2. runs the steps, selected for qaic_rs: 20-smoke, 40-runtime (guest part on qaic_rs only),
+#    52-c-datapath (rs-datapath-* only), 55-emu-tools (qaic_rs only), 60-rs-boot,
+#    65-rs-lifecycle (its coexist case also loads the C qaic). Their own verdicts count as in
+#    make check. Every guest ends with the epilogue below: a kmemleak scan (two passes, after
+#    the 5 s minimum age) whose report is kept as <run>/kmemleak.log, and the taint flags;
+# 3. scans every run's console and kernel log (guest.log) for splats (SPLAT_RE) and records one
+#    verdict per run, "<run>: no kernel splats"; the offending blocks go to <run>/splats.log and
+#    are summarised with the module they point at (qaic_rs, qaic, other). Also per run: the
+#    kmemleak scan ran (if the run got to its end), and taint W/B/D/L/M has a splat to explain it.
+#
+# Usage: scripts/check-debug.sh [STEP-PATTERN...]   e.g. scripts/check-debug.sh rs-boot
+# Environment: QAIC_TIMEOUT_SCALE (default 3) multiplies the steps' guest timeouts;
+# JOBS for the kernel build. Logs: $QAIC_CACHE/results-debug/ (per step),
+# $QAIC_CACHE/runs-debug/ (per guest run, kept apart from make check's $QAIC_CACHE/runs).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export QAIC_KERNEL=debug
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+RESULTS=$QAIC_CACHE/results-debug
+export QAIC_CACHE RESULTS QAIC_KERNEL
+export QAIC_RUNS=$QAIC_CACHE/runs-debug
+export QAIC_TIMEOUT_SCALE=${QAIC_TIMEOUT_SCALE:-3}
+export QAIC_GUEST_EPILOGUE=$QAIC_CACHE/debug-epilogue.sh
+# the qaic_rs half of the steps that compare both drivers
+export RUNTIME_GUEST_MODULES=qaic_rs C_DATAPATH_MODULES=qaic_rs
+
+# Kernel log lines that start a splat. Each alternative is one detector of the debug config:
+SPLAT_RE='BUG:|WARNING:|KASAN:|UBSAN:|Oops|general protection fault|Kernel panic|kernel BUG at'
+SPLAT_RE+='|refcount_t:|list_(add|del) corruption|ODEBUG:'                 # refcount, lists, objects
+SPLAT_RE+='|possible circular locking|possible recursive locking|inconsistent lock state'
+SPLAT_RE+='|suspicious RCU usage|sleeping function called from invalid context'
+SPLAT_RE+='|scheduling while atomic|bad unlock balance|held lock freed|lock held when returning'
+SPLAT_RE+='|kmemleak: [0-9]+ new suspected memory leaks'
+SPLAT_RE+='|blocked for more than [0-9]+ seconds|detected stalls? on CPU'    # hung task, RCU stall
+SPLAT_RE+='|DMA-API: device driver has pending DMA'                         # dev_err, no WARN
+SPLAT_RE+='|BUG [^ ]+ \((Not tainted|Tainted)'                               # SLUB debugging
+SPLAT_RE+='|panicked at|Call Trace:'                                        # Rust panic, any trace
+
+# Splats that are not qaic_rs's and are known: "ERE<TAB>why". The ERE is matched against the
+# whole splat block (headline and trace); keep it as narrow as the justification. None so far.
+SPLAT_IGNORE=()
+
+# Taint bits that mean something went wrong: M(4) B(5) D(7) W(9) L(14).
+BAD_TAINT=$(((1 << 4) | (1 << 5) | (1 << 7) | (1 << 9) | (1 << 14)))
+
+write_epilogue() {
+	cat >"$QAIC_GUEST_EPILOGUE" <<'EOF'
+# check-debug epilogue (scripts/check-debug.sh), sourced by the guest after the test script
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	# only objects older than 5 s are reported, and only after a second scan finds them unchanged
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	echo "QAIC-KMEMLEAK-BEGIN"
+	cat /sys/kernel/debug/kmemleak
+	echo "QAIC-KMEMLEAK-END"
+else
+	echo "QAIC-KMEMLEAK-NONE"
+fi
+echo "QAIC-TAINT: $(cat /proc/sys/kernel/tainted)"
+EOF
+}
+
+# splat_blocks FILE: print every splat block of a guest console log: the headline and up to 150
+# lines after it, to the end of the trace; blocks are separated by "@@@ <headline>" lines.
+# Lines of the guest bench (QAIC-...) and the kmemleak report block are not kernel log lines.
+splat_blocks() {
+	awk -v re="$SPLAT_RE" '
+		/^QAIC-KMEMLEAK-BEGIN/ { skip = 1; next }
+		/^QAIC-KMEMLEAK-END/   { skip = 0; next }
+		skip || /^QAIC-/ { next }
+		{ line = $0; body = line; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", body) }
+		# inside a block: a trace belongs to it, any other headline starts the next block
+		n > 0 && (body !~ re || body ~ /^Call Trace:/) {
+			print line; seen[line] = 1; n--
+			if (body ~ /^---\[ end trace|^ *<\/TASK>|^====+$/) n = 0
+			next
+		}
+		{ n = 0 }
+		body ~ re {
+			if (seen[line]++) next        # console and dmesg dump show the same line
+			print "@@@ " line; n = 150
+		}' "$1"
+}
+
+# attribute BLOCK: the module a splat points at
+# (the "Modules linked in:" list names every loaded module, so it does not count)
+attribute() {
+	local b
+	b=$(grep -v 'Modules linked in:' <<<"$1")
+	if grep -qE 'qaic_rs|_RN.*qaic' <<<"$b"; then echo qaic_rs
+	elif grep -qE '\[qaic\]|qaic_[a-z_]+\+0x' <<<"$b"; then echo "qaic (C)"
+	else echo other; fi
+}
+
+# scan_run DIR: record the splat, kmemleak and taint checks of one guest run
+scan_run() {
+	local dir=$1 name t blocks b head ign nbad=0 nign=0 taint verdict pat
+	name=$(basename "$dir")
+	t="debug kernel: $name"
+	[[ -f $dir/guest.log ]] || { record 0 1 "$t: guest log exists"; return 1; }
+	awk '/^QAIC-KMEMLEAK-END/ { on = 0 } on { print } /^QAIC-KMEMLEAK-BEGIN/ { on = 1 }' \
+		"$dir/guest.log" >"$dir/kmemleak.log"
+	: >"$dir/splats.log"
+	: >"$dir/splats-ignored.log"
+	blocks=$(splat_blocks "$dir/guest.log")
+	local -a list=()
+	if [[ -n $blocks ]]; then
+		mapfile -t list < <(awk '/^@@@ / { if (b != "") print b; b = $0; next } { b = b "\x1f" $0 }
+			END { if (b != "") print b }' <<<"$blocks")
+	fi
+	for b in "${list[@]}"; do
+		b=${b//$'\x1f'/$'\n'}
+		head=${b%%$'\n'*}
+		head=${head#@@@ }
+		# a kmemleak headline: the report (objects and their allocation traces) is the block
+		[[ $head == *kmemleak:* ]] && b+=$'\n'$(head -n 200 "$dir/kmemleak.log")
+		ign=''
+		for pat in "${SPLAT_IGNORE[@]}"; do
+			grep -qE "${pat%%$'\t'*}" <<<"$b" && { ign=${pat#*$'\t'}; break; }
+		done
+		if [[ -n $ign ]]; then
+			printf '%s\n(ignored: %s)\n\n' "$b" "$ign" >>"$dir/splats-ignored.log"
+			nign=$((nign + 1))
+		else
+			printf '[%s] %s\n\n' "$(attribute "$b")" "$b" >>"$dir/splats.log"
+			echo "  [$(attribute "$b")] $head" >>"$dir/splats.summary"
+			nbad=$((nbad + 1))
+		fi
+	done
+	if ((nbad)); then
+		record 0 1 "$t: no kernel splats ($nbad; $dir/splats.log)"
+	else
+		record 1 0 "$t: no kernel splats${nign:+ ($nign known, ignored)}"
+	fi
+	verdict=$(guest_verdict "$dir")
+	if [[ $verdict != NONE ]]; then
+		if grep -q '^QAIC-KMEMLEAK-BEGIN' "$dir/guest.log"; then
+			record 1 0 "$t: kmemleak scan ran"
+		else
+			record 0 1 "$t: kmemleak scan ran"
+		fi
+	fi
+	taint=$(sed -n 's/^QAIC-TAINT: \([0-9]*\).*/\1/p' "$dir/guest.log" | tail -n 1)
+	if [[ -n $taint ]] && ((taint & BAD_TAINT)) && ((nbad + nign == 0)); then
+		record 0 1 "$t: taint $taint explained by a splat in the log"
+	fi
+	((nbad == 0))
+}
+
+# clang for KASAN with Rust (the test kernel is built with GCC)
+need=()
+for p in "clang-$LLVM_VER" "lld-$LLVM_VER" "llvm-$LLVM_VER"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if ((${#need[@]})); then
+	log "apt-get install ${need[*]} (clang for the KASAN build)"
+	apt-get update -q || die "apt-get update failed"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" ||
+		die "cannot install ${need[*]}"
+fi
+
+rm -rf "$RESULTS" "$QAIC_RUNS"
+mkdir -p "$RESULTS" "$QAIC_RUNS"
+"$here/setup.sh" || die "setup failed"
+write_epilogue
+# shellcheck source=scripts/guest.sh
+. "$here/guest.sh"
+
+t0=$SECONDS
+rc=0
+log "=== debug kernel build ($KBUILD)"
+if "$here/build-kernel.sh" 2>&1 | tee "$RESULTS/build.log"; [[ ${PIPESTATUS[0]} == 0 ]]; then
+	record 1 0 "debug kernel builds"
+else
+	record 0 1 "debug kernel builds"
+	rc=1
+fi
+
+# 55-emu-tools without its C-driver half. The tools read their run dir from $QAIC_CACHE/runs
+# (they know no QAIC_RUNS): run them there and copy the run dirs over for the scan.
+emu_tools_rs() {
+	local tool name dir st=0
+	for tool in probe faults; do
+		name=emu-$tool-qaic_rs
+		QAIC_RUNS="" EMU_TOOLS_MODULE=qaic_rs "$REPO/emulator/tools/run-emu-$tool.sh" || st=1
+		dir=$(readlink -f "$QAIC_CACHE/runs/$name")
+		rm -rf "${QAIC_RUNS:?}/$name"
+		cp -a "$dir" "$QAIC_RUNS/$name"
+		guest_record "$QAIC_RUNS/$name" "emulator $tool (qaic_rs)"
+		guest_record_kernel_clean "$QAIC_RUNS/$name" "emulator $tool (qaic_rs)" || st=1
+	done
+	return "$st"
+}
+
+for step in 20-smoke 40-runtime 52-c-datapath 55-emu-tools 60-rs-boot 65-rs-lifecycle; do
+	if (($#)); then
+		sel=0
+		for pat in "$@"; do [[ $step == *"$pat"* ]] && sel=1; done
+		((sel)) || continue
+	fi
+	if [[ ! -f $KBUILD/arch/x86/boot/bzImage ]]; then
+		record 0 1 "$step (no debug kernel)"
+		rc=1
+		continue
+	fi
+	log "=== $step (debug kernel)"
+	before=$(wc -l <"$RESULTS/counts")
+	ts=$SECONDS
+	if [[ $step == 55-emu-tools ]]; then
+		emu_tools_rs 2>&1 | tee "$RESULTS/$step.log"
+	else
+		"$here/check.d/$step.sh" 2>&1 | tee "$RESULTS/$step.log"
+	fi
+	src=${PIPESTATUS[0]}
+	if ((src != 0)); then
+		rc=1
+		# a failing step that recorded no failure of its own counts as one failed test
+		awk -v b="$before" 'NR > b && $2 > 0 {f=1} END {exit !f}' "$RESULTS/counts" ||
+			record 0 1 "$step (exit status $src)"
+	fi
+	log "=== $step: exit $src after $((SECONDS - ts)) s"
+done
+
+log "=== splat scan of $(find "$QAIC_RUNS" -mindepth 1 -maxdepth 1 -type l | wc -l) guest runs"
+echo "Splats (attributed by the modules in their traces; details in each run's splats.log):"
+nsplat=0
+for link in "$QAIC_RUNS"/*; do
+	[[ -L $link ]] || [[ -d $link && $link != *.?????? ]] || continue
+	dir=$(readlink -f "$link")
+	[[ -d $dir ]] || continue
+	rm -f "$dir/splats.summary"
+	if ! scan_run "$dir"; then
+		rc=1
+		nsplat=$((nsplat + 1))
+		echo "$(basename "$link"): $dir/splats.log"
+		cat "$dir/splats.summary"
+	fi
+	if [[ -s $dir/kmemleak.log ]]; then
+		echo "$(basename "$link"): kmemleak report in $dir/kmemleak.log"
+	fi
+done
+((nsplat)) || echo "  none"
+
+echo
+echo "Results by check:"
+awk '{ printf "  %-70s %5d passed %5d failed\n", substr($0, index($0, $3)), $1, $2 }' "$RESULTS/counts"
+read -r passed failed < <(awk '{p += $1; f += $2} END {print p+0, f+0}' "$RESULTS/counts")
+((failed > 0)) && rc=1
+log "make check-debug took $((SECONDS - t0)) s (without setup)"
+echo "${passed:-0} passed, ${failed:-0} failed"
+exit "$rc"
