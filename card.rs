@@ -204,6 +204,8 @@ pub(crate) struct Card {
     pub(crate) dbcs: SpinLockIrq<Dbcs>,
     /// The data path of each channel.
     pub(crate) chans: KVec<Pin<KBox<Chan>>>,
+    /// The RAS error counters.
+    pub(crate) ras: crate::ras::Counters,
 }
 
 impl Card {
@@ -222,6 +224,7 @@ impl Card {
                     graveyard,
                 }),
                 chans,
+                ras: crate::ras::Counters::new(),
             }))
         })
     }

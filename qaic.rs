@@ -31,6 +31,8 @@
 //! - [`accel`]: the DRM accel device.
 //! - [`gem`]: buffer objects.
 //! - [`data`]: the data path: slices, submission, completion.
+//! - [`ras`]: the hardware errors the card reports.
+//! - [`timesync`]: the card learns the host's time.
 
 mod accel;
 mod boot;
@@ -43,7 +45,9 @@ mod family;
 mod gem;
 mod manage;
 mod mhi;
+mod ras;
 mod sahara;
+mod timesync;
 
 use kernel::{
     driver::Registration,
@@ -68,6 +72,12 @@ struct QaicModule {
     _sahara: Registration<kmhi::Adapter<boot::SaharaDriver>>,
     #[pin]
     _control: Registration<kmhi::Adapter<control::ControlDriver>>,
+    #[pin]
+    _ras: Registration<kmhi::Adapter<ras::RasDriver>>,
+    #[pin]
+    _boot_timesync: Registration<kmhi::Adapter<timesync::BootTimesyncDriver>>,
+    #[pin]
+    _timesync: Registration<kmhi::Adapter<timesync::PeriodicTimesyncDriver>>,
     _debugfs: card::DebugfsRoot,
 }
 
@@ -82,6 +92,9 @@ impl InPlaceModule for QaicModule {
             _pci <- Registration::new(MODULE_NAME, module),
             _sahara <- Registration::new(c"qaic_rs_sahara", module),
             _control <- Registration::new(c"qaic_rs_control", module),
+            _ras <- Registration::new(c"qaic_rs_ras", module),
+            _boot_timesync <- Registration::new(c"qaic_rs_boot_timesync", module),
+            _timesync <- Registration::new(c"qaic_rs_timesync", module),
         })
     }
 }
@@ -118,6 +131,10 @@ module! {
             default: 60,
             description: "Timeout for the card's answer to a control request, seconds",
         },
+        timesync_delay_ms: u32 {
+            default: 1000,
+            description: "Period of the time synchronisation with the card, ms",
+        },
     },
 }
 
@@ -136,4 +153,9 @@ fn control_resp_timeout_ms() -> u32 {
 /// The `datapath_polling` module parameter.
 fn datapath_polling() -> bool {
     module_parameters::datapath_polling.value() != 0
+}
+
+/// The `timesync_delay_ms` module parameter.
+fn timesync_delay_ms() -> u32 {
+    module_parameters::timesync_delay_ms.value()
 }

@@ -28,6 +28,34 @@
 wait_s=${1:-60}
 expect=${2:-online}
 
+# counter_is FILE N: the RAS counter FILE reads N
+counter_is() { test "$(cat "$1" 2>/dev/null)" = "$2"; }
+
+# counters_are PCIDEV CE UE UE_NONFATAL
+counters_are() {
+	counter_is "$1/ce_count" "$2" && counter_is "$1/ue_count" "$3" &&
+		counter_is "$1/ue_nonfatal_count" "$4"
+}
+
+# ras_checks CARD PCIDEV BDF MHI: the RAS counters (sysfs) of a card just online, and with the
+# emulator's control socket each kind of report: counted and logged, and an uncorrectable error
+# makes the driver ask for a SoC reset.
+ras_checks() {
+	_d=$2
+	check "ras-counters-zero-$1" counters_are "$_d" 0 0 0
+	[ "$QAIC_CONTROL" = 1 ] || return 0
+	emu_ctl "$1" ras ce 2 >/dev/null
+	check "ras-ce-counted-$1" wait_for 10 counter_is "$_d/ce_count" 1
+	check "ras-ce-logged-$1" sh -c "dmesg | grep -q '$3: RAS: correctable error from DDR'"
+	emu_ctl "$1" ras uenf 6 >/dev/null
+	check "ras-uenf-counted-$1" wait_for 10 counter_is "$_d/ue_nonfatal_count" 1
+	check "ras-uenf-logged-$1" sh -c "dmesg | grep -q '$3: RAS: uncorrectable non-fatal error from temperature sensor'"
+	emu_ctl "$1" ras ue 1 >/dev/null
+	check "ras-ue-counted-$1" wait_for 10 counter_is "$_d/ue_count" 1
+	check "ras-ue-reset-$1" sh -c "dmesg | grep -q '$3: RAS: uncorrectable error, resetting the card'"
+	check "ras-counters-kept-$1" counters_are "$_d" 1 1 1
+}
+
 devs=$(aic_devices)
 dmesg_mark
 if ! check insmod load_module qaic_rs; then
@@ -67,6 +95,7 @@ for d in $devs; do
 			check "debugfs-state-refused-$i" grep -qx refused "/sys/kernel/debug/qaic_rs/$bdf/state"
 		fi
 		cat "/sys/kernel/debug/qaic_rs/$bdf/state" "/sys/kernel/debug/qaic_rs/$bdf/channels"
+		[ "$expect" = online ] && ras_checks "$i" "$d" "$bdf" "$mhi"
 		# Only our own clients (qaic_rs_sahara, qaic_rs_control, ...) may be bound.
 		foreign=
 		for l in /sys/bus/mhi/devices/"${mhi}"_*/driver; do
