@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# 70-lifecycle.sh - the card's side channels and recovery with workloads running
+# (tests/guest/lifecycle.sh): boot log in debugfs, periodic timesync seen by the emulator, RAS
+# counters for every source and malformed reports dropped, SSR of one workload's DBC with the
+# other one running (DBC states, crash dump in devcoredump, fresh workload after), SYS_ERR and a
+# RAS UE (SoC reset) during a workload with the card coming back. One emulated card with its
+# control socket and --reset-syserr; the runtime's static `qaic` binary (40-runtime builds it).
+#
+# LIFECYCLE_DRIVERS selects the drivers (default: the upstream C driver qaic only; qaic_rs does
+# not have these features yet). LIFECYCLE_FEATURES_<driver> overrides the features a driver is
+# expected to have (comma separated, see tests/guest/lifecycle.sh; unset: qaic all, qaic_rs
+# none, whose checks are then reported as SKIP).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/guest.sh
+. "$here/guest.sh"
+
+target=x86_64-unknown-linux-gnu
+bin=$QAIC_CACHE/target-runtime/$target/release/qaic
+if [[ ! -x $bin ]]; then
+	log "lifecycle: building the static qaic binary"
+	(cd "$REPO/runtime" && CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime \
+		RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release --target "$target") ||
+		{ record 0 1 "lifecycle: static qaic binary"; exit 1; }
+fi
+
+rc=0
+for drv in ${LIFECYCLE_DRIVERS:-qaic}; do
+	name=lifecycle-$drv
+	fv=LIFECYCLE_FEATURES_$drv
+	args=$drv
+	[[ -n ${!fv:-} ]] && args+=" ${!fv}"
+	t="lifecycle ($drv)"
+	guest_run --name "$name" --cards 1 --control --module "$drv" --emu-arg=--reset-syserr \
+		--emu-log ssr --file "$bin:/bin/qaic" --script "$REPO/tests/guest/lifecycle.sh" \
+		--args "$args" --timeout 600 || rc=1
+	dir=$(guest_dir "$name")
+	guest_record "$dir" "$t"
+	guest_record_kernel_clean "$dir" "$t" || rc=1
+	guest_record_qemu_clean "$dir" "$t" || rc=1
+	[[ $(guest_verdict "$dir") == PASS ]] || rc=1
+	((rc == 0)) || warn "$name: failures; logs in $dir (guest.log, emu0.log, ctl.log, dmesg.log)"
+done
+exit "$rc"

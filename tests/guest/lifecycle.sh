@@ -1,0 +1,324 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Guest side of scripts/check.d/70-lifecycle.sh: the card's side channels and recovery paths
+# with a workload running, on one emulated card started with --control and --reset-syserr
+# (Documentation/emulator.rst). In order:
+#
+#   bootlog   debugfs bootlog equals what the emulator sent (size and CRC-32, bootlog-status)
+#   timesync  the emulator receives a periodic timesync every timesync_delay_ms (250 here), and
+#             offset + QTimer is close to the wall clock (timesync-status)
+#   ras       one CE per source 0..6 and two UE non-fatal: ce_count / ue_nonfatal_count count
+#             each; malformed reports (magic, version, type, len, err_type) are not counted
+#   ssr       two `qaic bench` workloads (several threads) on two DBCs; `ssr DBC dump 300` on
+#             the first: dbc<i>_state goes 1 -> 2 -> 3 -> 4 -> (5) -> 0, the crashed workload
+#             ends with an error, the other passes, the crash dump shows up in devcoredump with
+#             the layout of uapi.md §11.2 and the emulator's regions (CRC-32 of the file), and a
+#             fresh workload passes
+#   syserr    SYS_ERR with a workload running: the workload fails, the card comes back ONLINE,
+#             a fresh workload passes, the boot log is there again
+#   ue        a RAS UE: the host resets the SoC, counts it, the card comes back (PBL reports the
+#             reset with SYS_ERR, --reset-syserr), counters persist, a fresh workload passes
+#
+# Args: DRIVER [FEATURES]   DRIVER = qaic | qaic_rs; FEATURES = the features DRIVER is expected
+# to have, comma separated, among bootlog,timesync,ras,ssr,dump,syserr,ue (default: all for
+# qaic, none for qaic_rs). A check of a feature the driver does not have is reported as SKIP.
+# shellcheck source=tests/guest/lib.sh
+. /qaic/lib.sh
+
+set -- $QAIC_TEST_ARGS
+QAIC_DRIVER=${1:-qaic}
+case $QAIC_DRIVER in
+qaic) feats=${2:-bootlog,timesync,ras,ssr,dump,syserr,ue} ;;
+qaic_rs) feats=${2:-none} ;;
+*)
+	fail args "unknown driver $QAIC_DRIVER"
+	exit 1
+	;;
+esac
+info "driver $QAIC_DRIVER, expected features: $feats"
+
+# has FEATURE: the driver is expected to have FEATURE
+has() {
+	case ",$feats," in *",$1,"*) return 0 ;; esac
+	return 1
+}
+
+# want FEATURE NAME: true if the checks of FEATURE run; else reports NAME as skipped
+want() {
+	has "$1" && return 0
+	skip "$2" "$QAIC_DRIVER: no $1 support expected"
+	return 1
+}
+
+# field KEY LINE: the value of KEY=... in an emulator answer line
+field() {
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+params=
+has timesync && params="timesync_delay_ms=250"
+# shellcheck disable=SC2086
+check insmod load_module "$QAIC_DRIVER" $params || exit 1
+check accel-node wait_for 10 test -c /dev/accel/accel0 || exit 1
+pdev=$(aic_devices | head -n 1)
+bdf=${pdev##*/}
+accel=/sys/class/accel/accel0
+ctl=QAIC_CONTROL
+[ "$QAIC_DRIVER" = qaic_rs ] && ctl=QAIC_RS_CONTROL
+mhi=
+for m in "$pdev"/mhi*; do [ -e "$m" ] && mhi=${m##*/}; done
+
+online() {
+	test -e "/sys/bus/mhi/devices/${mhi}_$ctl/driver" && qaic list >/dev/null 2>&1
+}
+check online wait_for 120 online || exit 1
+
+# fresh NAME: a new workload passes (20 inferences checked against the CPU reference)
+fresh() {
+	qaic run -n 20 >/tmp/fresh.out 2>&1
+	lc_r=$?
+	tail -n 3 /tmp/fresh.out
+	[ $lc_r = 0 ] && grep -q '^20 requests, 20 verified against the CPU reference, 0 mismatches' /tmp/fresh.out
+}
+
+# ---- boot log ---------------------------------------------------------------------------------
+
+# bootlog_matches: debugfs bootlog has the size and CRC-32 the emulator reports
+bootlog_matches() {
+	lc_b=/sys/kernel/debug/accel/$bdf/bootlog
+	lc_st=$(emu_ctl 0 bootlog-status) || return 1
+	lc_want="$(field bytes "$lc_st") $(field crc32 "$lc_st")"
+	lc_got="$(wc -c <"$lc_b" | tr -d ' ') $(crc32 <"$lc_b")"
+	echo "bootlog: emulator '$lc_want', debugfs '$lc_got'"
+	[ "$lc_want" = "$lc_got" ] && [ "$(field messages "$lc_st")" -ge 5 ]
+}
+if want bootlog bootlog; then
+	check bootlog bootlog_matches
+	check bootlog-text grep -q '^SBL: DDR training done' "/sys/kernel/debug/accel/$bdf/bootlog"
+fi
+
+# ---- periodic timesync ----------------------------------------------------------------------
+
+timesync_ok() {
+	lc_a=$(emu_ctl 0 timesync-status) || return 1
+	sleep 4
+	lc_b=$(emu_ctl 0 timesync-status) || return 1
+	echo "timesync: before '$lc_a'"
+	echo "timesync: after  '$lc_b'"
+	lc_n=$(($(field periodic "$lc_b") - $(field periodic "$lc_a")))
+	lc_skew=$(field skew_ms "$lc_b")
+	lc_skew=${lc_skew#-}
+	lc_iv=$(field interval_ms "$lc_b")
+	# 4 s at 250 ms: 16 expected; TCG timers are coarse, so 8..24
+	[ "$lc_n" -ge 8 ] && [ "$lc_n" -le 24 ] && [ "$lc_iv" -ge 150 ] && [ "$lc_iv" -le 600 ] &&
+		[ "$lc_skew" -lt 10000 ] && [ "$(field bad "$lc_b")" = 0 ]
+}
+want timesync timesync && check timesync timesync_ok
+
+# ---- RAS ------------------------------------------------------------------------------------
+
+cnt() { cat "$pdev/$1" 2>/dev/null; }
+# cnt_is FILE VALUE: the counter FILE reads VALUE now (for wait_for)
+cnt_is() { [ "$(cnt "$1")" = "$2" ]; }
+
+# ras_counts TYPE FILE SOURCES...: each report increments FILE by one
+ras_counts() {
+	lc_t=$1
+	lc_f=$2
+	shift 2
+	for lc_s in "$@"; do
+		lc_c=$(cnt "$lc_f")
+		emu_ctl 0 ras "$lc_t" "$lc_s" >/dev/null || return 1
+		if ! wait_for 10 cnt_is "$lc_f" $((lc_c + 1)); then
+			echo "ras $lc_t $lc_s: $lc_f stays $(cnt "$lc_f") (was $lc_c)"
+			return 1
+		fi
+	done
+}
+
+# malformed reports are dropped: a valid CE sent after them is the only one counted
+ras_malformed_dropped() {
+	lc_ce=$(cnt ce_count)
+	lc_ue=$(cnt ue_count)
+	lc_nf=$(cnt ue_nonfatal_count)
+	for lc_f in magic version type len errtype; do
+		emu_ctl 0 ras-bad "$lc_f" 2 >/dev/null || return 1
+	done
+	emu_ctl 0 ras ce 3 >/dev/null || return 1
+	wait_for 10 cnt_is ce_count $((lc_ce + 1)) || return 1
+	sleep 0.5
+	echo "after malformed + 1 CE: ce $(cnt ce_count) ue $(cnt ue_count) uenf $(cnt ue_nonfatal_count) (were $lc_ce $lc_ue $lc_nf)"
+	[ "$(cnt ce_count)" = $((lc_ce + 1)) ] && [ "$(cnt ue_count)" = "$lc_ue" ] &&
+		[ "$(cnt ue_nonfatal_count)" = "$lc_nf" ]
+}
+
+if want ras ras; then
+	check ras-sysfs test -r "$pdev/ce_count" -a -r "$pdev/ue_count" -a -r "$pdev/ue_nonfatal_count"
+	check ras-ce-all-sources ras_counts ce ce_count 0 1 2 3 4 5 6
+	check ras-uenf ras_counts uenf ue_nonfatal_count 1 6
+	check ras-malformed-dropped ras_malformed_dropped
+	check ras-no-ue ras_counts ce ce_count 2 # a fence: still counting
+	[ "$(cnt ue_count)" = 0 ] && pass ras-ue-zero || fail ras-ue-zero "ue_count $(cnt ue_count)"
+fi
+
+# ---- SSR with two workloads -----------------------------------------------------------------
+
+# assigned_dbcs: ids of the DBCs in state 1 (ASSIGNED)
+assigned_dbcs() {
+	for lc_i in $(seq 0 15); do
+		[ "$(cat "$accel/dbc${lc_i}_state" 2>/dev/null)" = 1 ] && echo "$lc_i"
+	done
+	return 0
+}
+
+# new_dbc OLD: wait until a DBC other than those in OLD is assigned; print it
+new_dbc() {
+	lc_end=$(($(cut -d. -f1 /proc/uptime) + 60))
+	while [ "$(cut -d. -f1 /proc/uptime)" -lt "$lc_end" ]; do
+		for lc_i in $(assigned_dbcs); do
+			case " $1 " in *" $lc_i "*) ;; *)
+				echo "$lc_i"
+				return 0
+				;;
+			esac
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+# watch_state I OUT: record the changes of dbc<I>_state into OUT until it is back to 0 (60 s)
+watch_state() {
+	lc_end=$(($(cut -d. -f1 /proc/uptime) + 60))
+	lc_last=
+	: >"$2"
+	while [ "$(cut -d. -f1 /proc/uptime)" -lt "$lc_end" ]; do
+		lc_v=$(cat "$accel/dbc$1_state")
+		if [ "$lc_v" != "$lc_last" ]; then
+			echo "$lc_v" >>"$2"
+			lc_last=$lc_v
+		fi
+		[ "$lc_v" = 0 ] && return 0
+	done
+	return 1
+}
+
+# wait_pid PID SECONDS: wait for a background job with a bound; prints nothing, returns its status
+wait_pid() {
+	lc_end=$(($(cut -d. -f1 /proc/uptime) + $2))
+	while kill -0 "$1" 2>/dev/null; do
+		if [ "$(cut -d. -f1 /proc/uptime)" -ge "$lc_end" ]; then
+			kill "$1"
+			wait "$1"
+			return 124
+		fi
+		sleep 0.2
+	done
+	wait "$1"
+}
+
+devcd_of_card() {
+	for lc_d in /sys/class/devcoredump/devcd*; do
+		[ -e "$lc_d/failing_device" ] || continue
+		[ "$(basename "$(readlink "$lc_d/failing_device")")" = "$bdf" ] && echo "$lc_d" && return 0
+	done
+	return 1
+}
+
+if want ssr ssr; then
+	qaic bench -n 200000 --threads 3 --queue-depth 2 --json >/tmp/wa 2>&1 &
+	pa=$!
+	da=$(new_dbc "") && pass ssr-workload-a-assigned || fail ssr-workload-a-assigned "no DBC assigned"
+	qaic bench -n 6000 --threads 2 --queue-depth 2 --json >/tmp/wb 2>&1 &
+	pb=$!
+	db=$(new_dbc "$da") && pass ssr-workload-b-assigned || fail ssr-workload-b-assigned "no second DBC"
+	info "workload A on DBC $da (pid $pa), B on DBC $db (pid $pb)"
+	sleep 1
+	mode=nodump
+	has dump && mode=dump
+	dmesg_mark
+	watch_state "$da" /tmp/states &
+	pw=$!
+	check ssr-inject emu_ctl 0 ssr "$da" "$mode" 300
+	wait_pid "$pw" 70
+	wrc=$?
+	states=$(tr '\n' ' ' </tmp/states)
+	info "DBC $da states: $states"
+	# 5 (AFTER_POWER_UP) is replaced by 0 right after the answer: seen or not
+	case "$states" in
+	"1 2 3 4 0 " | "1 2 3 4 5 0 ") pass ssr-dbc-states ;;
+	*) fail ssr-dbc-states "DBC $da went through '$states' (watcher status $wrc)" ;;
+	esac
+	st=$(emu_ctl 0 ssr-status)
+	info "emulator: $st"
+	[ "$(field outcome "$st")" = complete ] && [ "$(field events_acked "$st")" = 4 ] &&
+		pass ssr-complete || fail ssr-complete "$st"
+	[ "$(cat "$accel/dbc${db}_state")" = 1 ] && pass ssr-other-dbc-assigned ||
+		fail ssr-other-dbc-assigned "DBC $db state $(cat "$accel/dbc${db}_state")"
+	# the crashed workload ends with an error, within bounds
+	wait_pid "$pa" 60
+	ra=$?
+	info "workload A exit status $ra: $(tail -n 2 /tmp/wa | tr '\n' ' ')"
+	[ "$ra" != 0 ] && [ "$ra" != 124 ] && pass ssr-workload-a-fails ||
+		fail ssr-workload-a-fails "exit status $ra"
+	b_running=0
+	kill -0 "$pb" 2>/dev/null && b_running=1
+	wait_pid "$pb" 240
+	rb=$?
+	info "workload B exit status $rb (running after the SSR: $b_running): $(tail -n 1 /tmp/wb)"
+	[ "$rb" = 0 ] && grep -q '"requests":12000,.*"verified":true' /tmp/wb &&
+		pass ssr-workload-b-passes || fail ssr-workload-b-passes "exit status $rb"
+	[ "$b_running" = 1 ] && pass ssr-workload-b-overlapped ||
+		fail ssr-workload-b-overlapped "B was done before the SSR ended: make it longer"
+	if want dump ssr-dump; then
+		d=$(devcd_of_card)
+		if [ -n "$d" ]; then
+			got="$(wc -c <"$d/data" | tr -d ' ') $(crc32 <"$d/data")"
+			want_="$(field dump_size "$st") $(field dump_crc32 "$st")"
+			info "devcoredump $d: $got, emulator: $want_"
+			check ssr-dump-magic test "$(dd if="$d/data" bs=8 count=1 2>/dev/null | xxd -p)" = efcdab9078563412
+			check ssr-dump-text grep -q 'DBC '"$da"': workload stopped by an injected subsystem restart' "$d/data"
+			[ "$got" = "$want_" ] && pass ssr-dump-contents || fail ssr-dump-contents "$got != $want_"
+			echo 1 >"$d/data"
+		else
+			fail ssr-dump-present "no devcoredump of $bdf"
+		fi
+	fi
+	check ssr-fresh-workload fresh
+	check ssr-dbc-idle test "$(cat "$accel/dbc${da}_state")" = 0
+fi
+
+# ---- SYS_ERR during a workload --------------------------------------------------------------
+
+if want syserr syserr; then
+	qaic bench -n 200000 --threads 2 --queue-depth 2 --json >/tmp/wc 2>&1 &
+	pc=$!
+	new_dbc "" >/dev/null || new_dbc "x" >/dev/null
+	sleep 1
+	check syserr-inject emu_ctl 0 sys-err
+	wait_pid "$pc" 60
+	rc_=$?
+	info "workload exit status $rc_: $(tail -n 2 /tmp/wc | tr '\n' ' ')"
+	[ "$rc_" != 0 ] && [ "$rc_" != 124 ] && pass syserr-workload-fails ||
+		fail syserr-workload-fails "exit status $rc_"
+	check syserr-online-again wait_for 120 online
+	check syserr-fresh-workload wait_for 60 fresh
+	has bootlog && check syserr-bootlog bootlog_matches
+fi
+
+# ---- RAS UE: SoC reset and back -------------------------------------------------------------
+
+if want ue ue; then
+	ce=$(cnt ce_count)
+	nf=$(cnt ue_nonfatal_count)
+	check ue-inject emu_ctl 0 ras ue 2
+	sleep 2
+	check ue-online-again wait_for 120 online
+	# the RAS files vanish while the card reboots; the counters live on in the device
+	check ue-counted wait_for 20 cnt_is ue_count 1
+	check ue-fresh-workload wait_for 60 fresh
+	check ue-counters-persist test "$(cnt ce_count) $(cnt ue_nonfatal_count)" = "$ce $nf"
+fi
+
+check rmmod rmmod "$QAIC_DRIVER"
+check_kernel_clean kernel-clean
