@@ -462,3 +462,35 @@ pub fn denied_main(node: &str, uid: (u32, u32)) -> Report {
     );
     rep
 }
+
+/// `repro-cross-dbc`: the C driver's use after free (Documentation/reliability.rst, findings):
+/// a buffer attached to channel A of a file, executed on channel B of the same file behind a
+/// pre-sync wait nobody satisfies (so it stays queued), then the file is closed. Upstream accepts
+/// the execute and corrupts its reference count at close; qaic_rs refuses the execute (EINVAL).
+/// Prints what each step returned; the verdict is in the kernel log.
+pub fn repro_cross_dbc(node: &str) -> qaic::Result<()> {
+    let dev = Device::open(node)?;
+    let a = activate(&dev)?;
+    let b = activate(&dev)?;
+    println!("channels {a} and {b}");
+    let mut bo = dev.create_bo(4096)?;
+    let wait = qaic::Sem::new(qaic::SemCmd::WaitEqual, 0, 1).presync();
+    bo.attach(
+        a,
+        Direction::FromDevice,
+        &[Slice::new(0, 4096, DDR_BASE + u64::from(a) * DDR_WINDOW).with_sem(wait)?],
+    )?;
+    let r = dev.execute_raw(
+        1,
+        b,
+        &[qaic_execute_entry {
+            handle: bo.handle(),
+            dir: 2,
+        }],
+    );
+    println!("EXECUTE_BO of a buffer of channel {a} on channel {b}: {r:?}");
+    drop(bo); // GEM_CLOSE: the queue keeps its own reference
+    drop(dev);
+    println!("file closed");
+    Ok(())
+}

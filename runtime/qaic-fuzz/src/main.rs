@@ -68,6 +68,12 @@ enum Cmd {
         #[arg(long, default_value_t = 65534)]
         gid: u32,
     },
+    /// (internal) reproduce the C driver's use after free; see reliability.rst.
+    #[command(hide = true)]
+    ReproCrossDbc {
+        #[arg(short, long, default_value = "/dev/accel/accel0")]
+        device: String,
+    },
     /// As another user, opening a node that user may not open fails with EACCES.
     IsolationDenied {
         /// Accel node.
@@ -162,6 +168,13 @@ fn main() -> ExitCode {
             let rep = isolation::peer_main(&device, &prefix, f, uid.map(|u| (u, gid)));
             ExitCode::from(u8::from(rep.failed > 0))
         }
+        Cmd::ReproCrossDbc { device } => match isolation::repro_cross_dbc(&device) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                println!("repro: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::IsolationDenied { device, uid, gid } => {
             finish(&isolation::denied_main(&device, (uid, gid)))
         }
