@@ -8,16 +8,30 @@
 //! binds to a channel device of the card's MHI controller; it finds the card through a list of
 //! the bound cards kept here, keyed by the PCI device.
 
-use core::fmt;
+use core::fmt::{
+    self,
+    Write as _, //
+};
 use kernel::{
-    debugfs, device,
+    debugfs,
+    device::{
+        self,
+        attribute::{
+            Attribute,
+            Show, //
+        },
+    },
     dma::Coherent,
-    drm, new_spinlock_irq,
+    drm, new_mutex, new_spinlock_irq,
     prelude::*,
-    str::CString,
+    str::{
+        CString,
+        Formatter, //
+    },
     sync::{
         aref::ARef,
         Arc,
+        Mutex,
         SpinLockIrq, //
     },
 };
@@ -48,13 +62,23 @@ pub(crate) struct Active {
     pub(crate) epoch: u64,
 }
 
-/// Where a DMA bridge channel is, as far as the host knows.
+/// Where a DMA bridge channel is, as far as the host knows; the values are those of the sysfs
+/// files `dbc<N>_state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum DbcState {
     /// Not activated.
-    Idle,
+    Idle = 0,
     /// Activated for a user.
-    Assigned,
+    Assigned = 1,
+    /// Its workload crashed: the card is about to shut the channel's sub-system down (SSR).
+    BeforeShutdown = 2,
+    /// The sub-system is down.
+    AfterShutdown = 3,
+    /// The sub-system is about to restart.
+    BeforePowerUp = 4,
+    /// The sub-system restarted; the channel is idle again once the host acknowledges it.
+    AfterPowerUp = 5,
 }
 
 /// A DMA bridge channel on the host side.
@@ -191,6 +215,35 @@ impl Dbcs {
     pub(crate) fn owner(&self, id: usize) -> Option<u32> {
         self.chans.get(id).and_then(|d| d.owner)
     }
+
+    /// The state of every channel.
+    pub(crate) fn states(&self) -> [DbcState; NUM_DBC] {
+        core::array::from_fn(|id| self.chans[id].state)
+    }
+
+    /// Whether channel `id` is in a sub-system restart.
+    pub(crate) fn in_ssr(&self, id: usize) -> bool {
+        self.chans
+            .get(id)
+            .is_some_and(|d| d.state as u8 >= DbcState::BeforeShutdown as u8)
+    }
+
+    /// Sets the state of channel `id` (SSR).
+    pub(crate) fn set_state(&mut self, id: usize, state: DbcState) {
+        if let Some(dbc) = self.chans.get_mut(id) {
+            dbc.state = state;
+        }
+    }
+}
+
+/// Most of a boot log the host keeps; the rest is dropped.
+pub(crate) const BOOTLOG_MAX: usize = 64 * 1024;
+
+/// The channel states user space was last told about, and where to tell it.
+struct Announced {
+    /// The device of the accel node, while the card is registered.
+    accel: Option<ARef<device::Device>>,
+    told: [DbcState; NUM_DBC],
 }
 
 /// A card, as shared by the driver's parts.
@@ -206,6 +259,12 @@ pub(crate) struct Card {
     pub(crate) chans: KVec<Pin<KBox<Chan>>>,
     /// The RAS error counters.
     pub(crate) ras: crate::ras::Counters,
+    /// What the card logged while it booted its SBL, at most [`BOOTLOG_MAX`] bytes. Appended to
+    /// in softirq context.
+    #[pin]
+    pub(crate) bootlog: SpinLockIrq<KVec<u8>>,
+    #[pin]
+    announced: Mutex<Announced>,
 }
 
 impl Card {
@@ -225,8 +284,52 @@ impl Card {
                 }),
                 chans,
                 ras: crate::ras::Counters::new(),
+                bootlog <- new_spinlock_irq!(KVec::new()),
+                announced <- new_mutex!(Announced {
+                    accel: None,
+                    told: [DbcState::Idle; NUM_DBC],
+                }),
             }))
         })
+    }
+
+    /// The card is registered, its accel node's device is `accel`: adds the `dbc<N>_state`
+    /// files there; channel state changes are announced with uevents from now on.
+    pub(crate) fn registered(&self, accel: &device::Device) -> Result {
+        create_state_files(accel)?;
+        self.announced.lock().accel = Some(accel.into());
+        Ok(())
+    }
+
+    /// The card is being unregistered: no more uevents.
+    pub(crate) fn unregistered(&self) {
+        let accel = self.announced.lock().accel.take();
+        drop(accel);
+    }
+
+    /// Tells user space about the channels whose state changed since it was last told: one
+    /// `KOBJ_CHANGE` uevent of the accel node per channel, with `DBC_ID` and `DBC_STATE`.
+    /// Process context only.
+    pub(crate) fn announce(&self) {
+        let mut announced = self.announced.lock();
+        let states = self.dbcs.lock().states();
+        let Some(accel) = announced.accel.clone() else {
+            return;
+        };
+        for (id, state) in states.into_iter().enumerate() {
+            if announced.told[id] == state {
+                continue;
+            }
+            announced.told[id] = state;
+            let (Ok(id_var), Ok(state_var)) = (
+                CString::try_from_fmt(fmt!("DBC_ID={id}")),
+                CString::try_from_fmt(fmt!("DBC_STATE={}", state as u8)),
+            ) else {
+                continue;
+            };
+            // A lost uevent is not worth failing for: the sysfs file has the state.
+            let _ = accel.uevent_change(&[&id_var, &state_var]);
+        }
     }
 
     /// Frees the queue memory of released channels. Process context only.
@@ -238,6 +341,30 @@ impl Card {
         // Swap the (empty, roomy) vector in: the graveyard keeps its room.
         core::mem::swap(&mut self.dbcs.lock().graveyard, &mut dead);
         drop(dead);
+    }
+
+    /// The card lost channel `id`'s workload (SSR): releases the channel on the host, whoever
+    /// had it (its requests complete, its buffer objects are detached), and puts it in `state`.
+    /// Process context only.
+    pub(crate) fn crashed(&self, id: usize, state: DbcState) {
+        self.reap();
+        {
+            let mut dbcs = self.dbcs.lock();
+            // Cannot fail after a reap (see `release_channels`).
+            let _ = dbcs.release(id);
+            dbcs.set_state(id, state);
+        }
+        if let Some(chan) = self.chans.get(id) {
+            chan.flush();
+        }
+        self.reap();
+        self.announce();
+    }
+
+    /// Puts channel `id` in `state` and tells user space.
+    pub(crate) fn set_state(&self, id: usize, state: DbcState) {
+        self.dbcs.lock().set_state(id, state);
+        self.announce();
     }
 
     /// Releases, on the host, every channel of `user`, or every channel with `None`, and frees
@@ -263,8 +390,40 @@ impl Card {
             }
         }
         self.reap();
+        self.announce();
     }
 }
+
+// ---- sysfs: dbc<N>_state of the accel node --------------------------------------------------
+
+/// The file `dbc<ID>_state`: the channel's [`DbcState`] as a number.
+struct StateFile<const ID: usize>;
+
+impl<const ID: usize> Show for StateFile<ID> {
+    fn show(dev: &device::Device, f: &mut Formatter<'_>) -> Result {
+        // The accel node's parent is the card's PCI device.
+        let card = dev.parent().and_then(find).ok_or(ENODEV)?;
+        let card: &Card = &card;
+        let state = card.dbcs.lock().states()[ID];
+        writeln!(f, "{}", state as u8).map_err(|_| EOVERFLOW)
+    }
+}
+
+macro_rules! state_files {
+    ($($id:literal),*) => {
+        /// Adds the `dbc<N>_state` files to the accel node's device `dev`.
+        fn create_state_files(dev: &device::Device) -> Result {
+            $({
+                static FILE: Attribute<StateFile<$id>> =
+                    Attribute::new(kernel::c_str!(concat!("dbc", $id, "_state")));
+                dev.create_file(&FILE)?;
+            })*
+            Ok(())
+        }
+    };
+}
+
+state_files!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
 /// The bound cards, by PCI device, for the control client to find its card; and the module's
 /// debugfs directory, under which each card has its own.
@@ -327,6 +486,7 @@ pub(crate) fn debugfs(pdev: &device::Device, ddev: &QaicDevice) -> Result<Pin<KB
         root.scope(card, &name, |card, dir| {
             dir.read_callback_file(c"state", card, &write_state);
             dir.read_callback_file(c"channels", card, &write_channels);
+            dir.read_callback_file(c"bootlog", card, &write_bootlog);
         }),
         GFP_KERNEL,
     )
@@ -354,6 +514,19 @@ fn write_channels(card: &ARef<QaicDevice>, f: &mut fmt::Formatter<'_>) -> fmt::R
         match dbc.owner {
             Some(o) => writeln!(f, "{id} owner {o} queue {}", dbc.queue_size)?,
             None => writeln!(f, "{id} owner - queue {}", dbc.queue_size)?,
+        }
+    }
+    Ok(())
+}
+
+fn write_bootlog(card: &ARef<QaicDevice>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let card: &Card = card;
+    let log = card.bootlog.lock();
+    // The card sends text; anything else shows as U+FFFD.
+    for chunk in log.utf8_chunks() {
+        f.write_str(chunk.valid())?;
+        if !chunk.invalid().is_empty() {
+            f.write_char(char::REPLACEMENT_CHARACTER)?;
         }
     }
     Ok(())

@@ -778,6 +778,18 @@ pub(crate) fn manage_ioctl(
     file: &QaicFile,
     msg: &mut uapi::qaic_manage_msg,
 ) -> Result<u32> {
+    let ret = manage(card, pdev, file, msg);
+    // An activation or deactivation changed a channel's state (or an orphaned answer did).
+    card.announce();
+    ret
+}
+
+fn manage(
+    card: &Card,
+    pdev: &pci::Device<Bound>,
+    file: &QaicFile,
+    msg: &mut uapi::qaic_manage_msg,
+) -> Result<u32> {
     let len = usize::try_from(msg.len).map_err(|_| EINVAL)?;
     if len > manage::MAX_USER_LEN {
         return Err(EINVAL);

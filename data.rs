@@ -575,8 +575,14 @@ pub(crate) fn wait_bo(
     let card: &Card = dev;
     card.link.online().ok_or(ENODEV)?;
     let (id, chan) = chan(card, args.dbc_id)?;
-    if card.dbcs.lock().owner(id) != Some(file.inner().handle()) {
-        return Err(EPERM);
+    {
+        let dbcs = card.dbcs.lock();
+        if dbcs.owner(id) != Some(file.inner().handle()) {
+            return Err(EPERM);
+        }
+        if dbcs.in_ssr(id) {
+            return Err(EPIPE);
+        }
     }
     let bo = Bo::lookup_handle(file, args.handle)?;
     let timeout_ms = if args.timeout == 0 {
@@ -617,9 +623,16 @@ pub(crate) fn wait_bo(
             }
         }
     }
-    // The channel was released meanwhile (deactivated, the user went away, the card reset).
-    if card.dbcs.lock().owner(id).is_none() {
-        return Err(EPERM);
+    // The channel was released meanwhile (deactivated, the user went away, the card reset), or
+    // its workload crashed (SSR), which says more.
+    {
+        let dbcs = card.dbcs.lock();
+        if dbcs.in_ssr(id) {
+            return Err(EPIPE);
+        }
+        if dbcs.owner(id).is_none() {
+            return Err(EPERM);
+        }
     }
     if signalled {
         return Err(ERESTARTSYS);

@@ -195,6 +195,10 @@ impl pci::Driver for QaicDriver {
                 _debugfs: debugfs,
                 card: ddev.clone(),
                 _: {
+                    if let Some(accel) = _drm.accel_device() {
+                        let card: &Card = &ddev;
+                        card.registered(accel)?;
+                    }
                     crate::mhi::power_up(&mhi, pdev)
                         .inspect_err(|e| dev_err!(pdev, "cannot power the card up: {:?}\n", e))?;
                 },
@@ -217,6 +221,7 @@ impl pci::Driver for QaicDriver {
         // first waits for the ioctls in progress, for their timeout.
         let card: &Card = &this.card;
         card.link.down();
+        card.unregistered();
     }
 }
 

@@ -23,6 +23,7 @@
 //!   policies derived from it.
 //! - [`mhi`]: the MHI controller, which boots the card.
 //! - [`boot`], [`sahara`]: the Sahara channel client that serves the firmware images.
+//! - [`bootlog`]: what the card logs while it boots.
 //! - [`card`]: what the parts share about a card: channels, users.
 //! - [`control`]: the control protocol link, which brings a card online and carries MANAGE
 //!   requests.
@@ -32,10 +33,12 @@
 //! - [`gem`]: buffer objects.
 //! - [`data`]: the data path: slices, submission, completion.
 //! - [`ras`]: the hardware errors the card reports.
+//! - [`ssr`]: restarts of a channel's sub-system after its workload crashed.
 //! - [`timesync`]: the card learns the host's time.
 
 mod accel;
 mod boot;
+mod bootlog;
 mod card;
 mod control;
 mod data;
@@ -47,6 +50,7 @@ mod manage;
 mod mhi;
 mod ras;
 mod sahara;
+mod ssr;
 mod timesync;
 
 use kernel::{
@@ -63,7 +67,8 @@ const MODULE_NAME: &CStr = <LocalModule as kernel::ModuleMetadata>::NAME;
 /// The module: the PCI driver of the cards and the MHI client drivers of their channels.
 ///
 /// Fields drop in declaration order: the PCI driver goes first, which unregisters the MHI
-/// controllers and so unbinds the clients before their drivers go.
+/// controllers and so unbinds the clients before their drivers go. The PCI driver is initialised
+/// last.
 #[pin_data]
 struct QaicModule {
     #[pin]
@@ -73,7 +78,11 @@ struct QaicModule {
     #[pin]
     _control: Registration<kmhi::Adapter<control::ControlDriver>>,
     #[pin]
+    _bootlog: Registration<kmhi::Adapter<bootlog::BootlogDriver>>,
+    #[pin]
     _ras: Registration<kmhi::Adapter<ras::RasDriver>>,
+    #[pin]
+    _ssr: Registration<kmhi::Adapter<ssr::SsrDriver>>,
     #[pin]
     _boot_timesync: Registration<kmhi::Adapter<timesync::BootTimesyncDriver>>,
     #[pin]
@@ -89,12 +98,16 @@ impl InPlaceModule for QaicModule {
         try_pin_init!(Self {
             // First: the cards' directories go under it.
             _debugfs: card::DebugfsRoot::new(),
-            _pci <- Registration::new(MODULE_NAME, module),
+            // The channel clients before the PCI driver: a card probed at once boots straight
+            // away, and its SBL channels (boot log, boot timesync) exist only while it boots.
             _sahara <- Registration::new(c"qaic_rs_sahara", module),
             _control <- Registration::new(c"qaic_rs_control", module),
+            _bootlog <- Registration::new(c"qaic_rs_bootlog", module),
             _ras <- Registration::new(c"qaic_rs_ras", module),
+            _ssr <- Registration::new(c"qaic_rs_ssr", module),
             _boot_timesync <- Registration::new(c"qaic_rs_boot_timesync", module),
             _timesync <- Registration::new(c"qaic_rs_timesync", module),
+            _pci <- Registration::new(MODULE_NAME, module),
         })
     }
 }

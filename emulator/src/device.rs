@@ -1620,8 +1620,18 @@ impl<D: Dma, I: Irq> Device<D, I> {
         if self.ee != ee::SBL {
             return;
         }
-        // Let the last Sahara packet reach the host first (bounded wait).
-        if !self.chans[ch::SAHARA_DL].pending.is_empty() && tries < 100 {
+        // Let the last Sahara packet, the boot log and the boot timesync request reach the
+        // host first (bounded wait): the SBL writes its log before it hands over, and the host
+        // resets the SBL channels as soon as it sees EE AMSS, dropping whatever is not yet in
+        // its buffers.
+        // A host whose boot log client has not started its channel yet (the host creates the
+        // SBL clients one after the other while Sahara runs) gets the same bounded wait.
+        let sbl_dl = [ch::SAHARA_DL, ch::LOGGING_DL, ch::TIMESYNC_DL];
+        let busy = sbl_dl.iter().any(|&n| {
+            let c = &self.chans[n];
+            c.state == ChState::Running && !c.pending.is_empty()
+        }) || self.chans[ch::LOGGING_DL].state != ChState::Running;
+        if busy && tries < 100 {
             self.push_after(Duration::from_millis(10), Work::EnterAmss(tries + 1));
             return;
         }

@@ -8,10 +8,10 @@
 # RAS UE (SoC reset) during a workload with the card coming back. One emulated card with its
 # control socket and --reset-syserr; the runtime's static `qaic` binary (40-runtime builds it).
 #
-# LIFECYCLE_DRIVERS selects the drivers (default: the upstream C driver qaic only; qaic_rs does
-# not have these features yet). LIFECYCLE_FEATURES_<driver> overrides the features a driver is
-# expected to have (comma separated, see tests/guest/lifecycle.sh; unset: qaic all, qaic_rs
-# none, whose checks are then reported as SKIP).
+# LIFECYCLE_DRIVERS selects the drivers (default: both, the upstream C driver qaic first).
+# LIFECYCLE_FEATURES_<driver> overrides the features a driver is expected to have (comma
+# separated, see tests/guest/lifecycle.sh; unset: qaic all, qaic_rs all but the crash dump, which
+# it declines). The checks of a feature a driver is not expected to have are reported as SKIP.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +28,7 @@ if [[ ! -x $bin ]]; then
 fi
 
 rc=0
-for drv in ${LIFECYCLE_DRIVERS:-qaic}; do
+for drv in ${LIFECYCLE_DRIVERS:-qaic qaic_rs}; do
 	name=lifecycle-$drv
 	fv=LIFECYCLE_FEATURES_$drv
 	args=$drv

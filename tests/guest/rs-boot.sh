@@ -5,7 +5,7 @@
 # emulated AIC100 card(s), as far as the driver boots the card today.
 #
 # What it checks, per card:
-#   insmod              qaic_rs.ko loads (its KUnit suites run, see 20-smoke for their verdict)
+#   insmod              qaic_rs.ko loads (without its KUnit suites: 20-smoke runs them)
 #   pci-bound-N         the qaic_rs PCI driver bound card N
 #   msi-topology-N      no IOMMU: the single shared vector; IOMMU: 17 vectors
 #   accel-node-N        /dev/accel/accelN exists
@@ -17,6 +17,11 @@
 #   online-N            the control channel client sent STATUS and accepted the card's protocol
 #                       version: "control protocol 5.0...: card online" (with EXPECT=refused:
 #                       the card speaks another version and the driver refuses it, "card refused")
+#   bootlog-N           debugfs bootlog holds the emulated SBL's six log lines, NULs stripped
+#   dbc-states-idle-N   /sys/class/accel/accelN/dbc{0..15}_state all read 0 (idle)
+#   ras-*-N             (online) the RAS counters in sysfs start at 0; with --control each kind
+#                       of report is counted and logged, and an uncorrectable one makes the
+#                       driver ask for a SoC reset
 #   no-c-client-N       only qaic_rs's own MHI clients are bound to our channels
 #   rmmod, accel-node-gone, mhi-gone, kernel-clean
 #
@@ -57,6 +62,7 @@ ras_checks() {
 }
 
 devs=$(aic_devices)
+kunit_skip_module_suites
 dmesg_mark
 if ! check insmod load_module qaic_rs; then
 	dmesg_since
@@ -95,6 +101,12 @@ for d in $devs; do
 			check "debugfs-state-refused-$i" grep -qx refused "/sys/kernel/debug/qaic_rs/$bdf/state"
 		fi
 		cat "/sys/kernel/debug/qaic_rs/$bdf/state" "/sys/kernel/debug/qaic_rs/$bdf/channels"
+		od -c "/sys/kernel/debug/qaic_rs/$bdf/bootlog" | tail -n 4
+		check "bootlog-$i" sh -c "head -n 1 /sys/kernel/debug/qaic_rs/$bdf/bootlog | grep -qx 'aic100-emu SBL: boot log start' &&
+			grep -qx 'SBL: PCIe link up, MHI ready in EE SBL' /sys/kernel/debug/qaic_rs/$bdf/bootlog &&
+			test \$(wc -l </sys/kernel/debug/qaic_rs/$bdf/bootlog) = 6"
+		check "dbc-states-idle-$i" sh -c "for n in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+			test \"\$(cat /sys/class/accel/accel$i/dbc\${n}_state)\" = 0 || exit 1; done"
 		[ "$expect" = online ] && ras_checks "$i" "$d" "$bdf" "$mhi"
 		# Only our own clients (qaic_rs_sahara, qaic_rs_control, ...) may be bound.
 		foreign=
