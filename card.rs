@@ -475,8 +475,9 @@ pub(crate) type CardDebugfs = debugfs::Scope<ARef<QaicDevice>>;
 /// Creates the debugfs directory of the card `ddev` with PCI device `pdev`:
 /// - `state`: where the control link is (`down`, `booting`, `online`, `online, with CRCs`,
 ///   `refused`);
-/// - `channels`: one line per activated DMA bridge channel: id, owner (user handle, or `-`
-///   while the card releases it) and queue size.
+/// - `channels`: one line per DMA bridge channel that is activated or not idle: id, state (as
+///   `dbc<N>_state`), owner (user handle, or `-` while the card releases it), queue size (the
+///   FIFO's elements), buffer objects queued on it and attached to it.
 pub(crate) fn debugfs(pdev: &device::Device, ddev: &QaicDevice) -> Result<Pin<KBox<CardDebugfs>>> {
     let root = CARDS.lock().debugfs.clone();
     let root = root.unwrap_or_else(|| debugfs::Dir::new(c"qaic_rs"));
@@ -506,15 +507,22 @@ fn write_state(card: &ARef<QaicDevice>, f: &mut fmt::Formatter<'_>) -> fmt::Resu
 
 fn write_channels(card: &ARef<QaicDevice>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let card: &Card = card;
-    let dbcs = card.dbcs.lock();
-    for (id, dbc) in dbcs.chans.iter().enumerate() {
-        if dbc.queues.is_none() {
+    for (id, chan) in card.chans.iter().enumerate() {
+        let (queues, owner, size, state) = {
+            let dbcs = card.dbcs.lock();
+            let dbc = &dbcs.chans[id];
+            (dbc.queues.is_some(), dbc.owner, dbc.queue_size, dbc.state)
+        };
+        if !queues && state == DbcState::Idle {
             continue;
         }
-        match dbc.owner {
-            Some(o) => writeln!(f, "{id} owner {o} queue {}", dbc.queue_size)?,
-            None => writeln!(f, "{id} owner - queue {}", dbc.queue_size)?,
+        let (queued, attached) = chan.counts();
+        write!(f, "{id} state {} owner ", state as u8)?;
+        match owner {
+            Some(o) => write!(f, "{o}")?,
+            None => write!(f, "-")?,
         }
+        writeln!(f, " queue {size} queued {queued} attached {attached}")?;
     }
     Ok(())
 }

@@ -142,6 +142,14 @@ pub(crate) struct Chan {
     sub: Mutex<Sub>,
 }
 
+impl Chan {
+    /// Buffer objects queued on the channel and attached to it.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let sub = self.sub.lock();
+        (sub.pending.len(), sub.attached.len())
+    }
+}
+
 fn same(a: &Bo, b: &Bo) -> bool {
     core::ptr::eq(a, b)
 }

@@ -10,8 +10,8 @@
 #
 # LIFECYCLE_DRIVERS selects the drivers (default: both, the upstream C driver qaic first).
 # LIFECYCLE_FEATURES_<driver> overrides the features a driver is expected to have (comma
-# separated, see tests/guest/lifecycle.sh; unset: qaic all, qaic_rs all but the crash dump, which
-# it declines). The checks of a feature a driver is not expected to have are reported as SKIP.
+# separated, see tests/guest/lifecycle.sh; unset: all of them for both). The checks of a feature
+# a driver is not expected to have are reported as SKIP.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
