@@ -37,7 +37,8 @@
 #   QAIC_KERNEL=debug the debug kernel and its modules (scripts/lib.sh); QAIC_RUNS=DIR run dirs
 #   (default $QAIC_CACHE/runs); QAIC_TIMEOUT_SCALE=N multiplies --timeout (whole number, for slow
 #   kernels; also in the guest's /etc/qaic/env); QAIC_GUEST_EPILOGUE=FILE a busybox sh snippet
-#   sourced in the guest after the test script, before the kernel log dump (e.g. a kmemleak scan).
+#   sourced in the guest after the test script, before the kernel log dump (e.g. a kmemleak scan);
+#   QAIC_GUEST_CMDLINE=ARGS more kernel command line for every run (after --cmdline).
 #
 # Exit status: 0 guest verdict PASS; 1 verdict FAIL (or the hook failed); 2 no verdict (timeout,
 # guest crash/panic); 3 bench error (emulator died or failed to start, QEMU failed, bad input);
@@ -344,6 +345,7 @@ g_qemu_cmd() {
 	append="console=ttyS0 loglevel=5 panic=-1 rdinit=/init"
 	((G_IOMMU)) && append+=" intel_iommu=on"
 	[[ -n $G_CMDLINE ]] && append+=" $G_CMDLINE"
+	[[ -n ${QAIC_GUEST_CMDLINE:-} ]] && append+=" $QAIC_GUEST_CMDLINE"
 	G_QEMU_CMD=(qemu-system-x86_64 -machine "$machine" -cpu "$cpu" -smp "$G_SMP" -m "${G_MEM}M"
 		-object "memory-backend-memfd,id=mem,size=${G_MEM}M,share=on"
 		-kernel "$G_RUN/bzImage" -initrd "$G_RUN/initramfs.cpio.gz" -append "$append"
