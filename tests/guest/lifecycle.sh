@@ -19,9 +19,11 @@
 #             a fresh workload passes, the boot log is there again
 #   ue        a RAS UE: the host resets the SoC, counts it, the card comes back (PBL reports the
 #             reset with SYS_ERR, --reset-syserr), counters persist, a fresh workload passes
+#   reset     the user-triggered reset (the MHI core's mhiN/soc_reset) during a workload: the
+#             workload fails, the card comes back, a fresh workload passes
 #
 # Args: DRIVER [FEATURES]   DRIVER = qaic | qaic_rs; FEATURES = the features DRIVER is expected
-# to have, comma separated, among bootlog,timesync,ras,ssr,dump,syserr,ue (default: all for
+# to have, comma separated, among bootlog,timesync,ras,ssr,dump,syserr,ue,reset (default: all for
 # both drivers). A check of a feature the driver does not have is reported as SKIP.
 # shellcheck source=tests/guest/lib.sh
 . /qaic/lib.sh
@@ -29,8 +31,8 @@
 set -- $QAIC_TEST_ARGS
 QAIC_DRIVER=${1:-qaic}
 case $QAIC_DRIVER in
-qaic) feats=${2:-bootlog,timesync,ras,ssr,dump,syserr,ue} ;;
-qaic_rs) feats=${2:-bootlog,timesync,ras,ssr,dump,syserr,ue} ;;
+qaic) feats=${2:-bootlog,timesync,ras,ssr,dump,syserr,ue,reset} ;;
+qaic_rs) feats=${2:-bootlog,timesync,ras,ssr,dump,syserr,ue,reset} ;;
 *)
 	fail args "unknown driver $QAIC_DRIVER"
 	exit 1
@@ -333,6 +335,22 @@ if want ue ue; then
 	check ue-counted wait_for 20 cnt_is ue_count 1
 	check ue-fresh-workload wait_for 60 fresh
 	check ue-counters-persist test "$(cnt ce_count) $(cnt ue_nonfatal_count)" = "$ce $nf"
+fi
+
+# ---- user-triggered reset: the MHI core's soc_reset file -------------------------------------
+
+if want reset reset; then
+	qaic bench -n 200000 --threads 2 --queue-depth 2 --json >/tmp/wr 2>&1 &
+	pr=$!
+	sleep 1
+	check reset-write sh -c "echo 1 >'$pdev/$mhi/soc_reset'"
+	wait_pid "$pr" 120
+	rr=$?
+	info "workload during the reset: exit status $rr: $(tail -n 1 /tmp/wr)"
+	[ "$rr" != 0 ] && [ "$rr" != 124 ] && pass reset-workload-fails ||
+		fail reset-workload-fails "exit status $rr"
+	check reset-online-again wait_for 120 online
+	check reset-fresh-workload wait_for 60 fresh
 fi
 
 check rmmod rmmod "$QAIC_DRIVER"
