@@ -48,7 +48,7 @@ for mod in ${FUZZ_MODULES:-qaic qaic_rs}; do
 	name=fuzz-$mod
 	avoid_var=FUZZ_AVOID_$mod
 	case $mod in
-	qaic) avoid=${!avoid_var:-multi-dbc,huge-queue,huge-dma} ;;
+	qaic) avoid=${!avoid_var:-multi-dbc,huge-queue} ;;
 	qaic_rs) avoid=${!avoid_var:-huge-count,huge-queue,huge-dma,bo16t} ;;
 	*) avoid=${!avoid_var:--} ;;
 	esac

@@ -82,10 +82,12 @@ impl Call {
     /// The errnos this call may return.
     pub fn legal(self) -> &'static [i32] {
         match self {
-            // control-protocol.md §5.3-§6; EINTR for interrupted waits
+            // control-protocol.md §5.3-§6; EINTR for interrupted waits; EOVERFLOW, which the
+            // specification does not list, is what both drivers return for a DMA transfer whose
+            // page-rounded end passes 2^64 (address 2^64 - 17, size 1)
             Call::Manage => &[
                 EINVAL, ENODEV, EFAULT, ENOSPC, ENOMEM, EPERM, ETIMEDOUT, EIO, EPIPE, EAGAIN,
-                ECANCELED, EINTR,
+                ECANCELED, EINTR, EOVERFLOW,
             ],
             Call::CreateBo => &[EINVAL, ENODEV, ENOMEM],
             Call::MmapBo => &[ENOENT, ENODEV, EINVAL, ENOMEM],

@@ -718,7 +718,21 @@ impl<'a> Worker<'a> {
         } else {
             Expect::Legal
         };
-        let desc = format!("len {len} count {count} types {kinds:?} {pdesc}");
+        let mut desc = format!("len {len} count {count} types {kinds:?} {pdesc}");
+        // the DMA transfers' addresses and sizes, for the replay
+        let mut off = 0;
+        while off + 8 <= bytes.len() {
+            let w = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+            let q = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+            let (ty, tlen) = (w(off), w(off + 4) as usize);
+            if ty == trans::DMA_XFER_FROM_USR && off + 32 <= bytes.len() {
+                desc += &format!(" dma {:#x}+{:#x}", q(off + 16), q(off + 24));
+            }
+            if tlen < 8 {
+                break;
+            }
+            off += tlen;
+        }
         if !activates {
             guard = None;
         }
