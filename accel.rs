@@ -141,7 +141,8 @@ fn manage(
 pub(crate) fn copy_from_user(data: u64, len: usize) -> Result<KVec<u8>> {
     let addr = usize::try_from(data).map_err(|_| EFAULT)?;
     let mut buf = KVec::new();
-    UserSlice::new(UserPtr::from_addr(addr), len).read_all(&mut buf, GFP_KERNEL)?;
+    UserSlice::new(UserPtr::from_addr(addr), len)
+        .read_all(&mut buf, crate::dma_bridge::gfp_user_sized())?;
     Ok(buf)
 }
 

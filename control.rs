@@ -55,6 +55,7 @@ use crate::{
         Card,
         Dbcs, //
     },
+    dma_bridge::gfp_user_sized,
     manage::{
         self,
         Reply,
@@ -679,7 +680,7 @@ impl manage::EncodeOps for Encoder<'_> {
         // Pin the whole range, or as much of it as the array of its pages can be allocated for;
         // what the message cannot describe is described by the next one.
         let pages = loop {
-            match PinnedUserPages::pin(UserPtr::from_addr(uaddr), len, false, GFP_KERNEL) {
+            match PinnedUserPages::pin(UserPtr::from_addr(uaddr), len, false, gfp_user_sized()) {
                 Err(e) if e == ENOMEM && len > PAGE_SIZE => len /= 2,
                 other => break other?,
             }
@@ -714,7 +715,7 @@ impl manage::EncodeOps for Encoder<'_> {
         }
         self.card.reap();
         let len = usize::try_from(buf_len).map_err(|_| ENOMEM)?;
-        let queues = Coherent::<u8>::zeroed_slice(self.pdev.as_ref(), len, GFP_KERNEL)?;
+        let queues = Coherent::<u8>::zeroed_slice(self.pdev.as_ref(), len, gfp_user_sized())?;
         let addr = wide(queues.dma_address());
         self.queues = Some((queues, queue_size));
         Ok(addr)

@@ -502,7 +502,8 @@ fn submit(
     let mut level = ring.used(head, tail);
     let mut req_id = sub.next_req_id;
 
-    let mut queued: KVec<(u16, ARef<Bo>)> = KVec::with_capacity(raw.len() / entry_len, GFP_KERNEL)?;
+    let mut queued: KVec<(u16, ARef<Bo>)> =
+        KVec::with_capacity(raw.len() / entry_len, crate::dma_bridge::gfp_user_sized())?;
     let filled = (|| -> Result {
         for e in raw.chunks_exact(entry_len) {
             let bo = Bo::lookup_handle(file, ne32(e, 0)?)?;

@@ -66,6 +66,12 @@ use kernel::{
 };
 
 /// Number of DMA bridge channels of every member of the family.
+/// Flags of allocations whose size comes from user space: they may fail (`ENOMEM`), but must
+/// not warn in the kernel log when a size is beyond what the allocator can ever give.
+pub(crate) fn gfp_user_sized() -> kernel::alloc::Flags {
+    GFP_KERNEL | kernel::alloc::flags::__GFP_NOWARN
+}
+
 pub(crate) const NUM_DBC: usize = 16;
 
 /// Offset of the register block of DBC 0 in the DMA bridge BAR.
@@ -375,7 +381,7 @@ pub(crate) fn parse_entries(raw: &[u8], count: u32, bo_size: u64) -> Result<KVec
     if raw.len() != entries_len(count)? {
         return Err(EINVAL);
     }
-    let mut entries = KVec::with_capacity(raw.len() / SLICE_ENTRY_LEN, GFP_KERNEL)?;
+    let mut entries = KVec::with_capacity(raw.len() / SLICE_ENTRY_LEN, gfp_user_sized())?;
     for b in raw.chunks_exact(SLICE_ENTRY_LEN) {
         let entry = SliceEntry::decode(b)?;
         entry.check(bo_size)?;
@@ -603,7 +609,7 @@ pub(crate) fn build_slice(entry: &SliceEntry, dir: Dir, segments: &[(u64, u64)])
     }
 
     let xfer = if entry.size == 0 { 0 } else { dir.xfer() };
-    let mut requests = KVec::with_capacity(nents, GFP_KERNEL)?;
+    let mut requests = KVec::with_capacity(nents, gfp_user_sized())?;
     let mut dev_off = 0u64;
     for piece in pieces(segments, start, end) {
         let (host, len) = piece?;
@@ -659,7 +665,7 @@ pub(crate) fn build_slices(
     segments: &[(u64, u64)],
     n: u32,
 ) -> Result<KVec<Slice>> {
-    let mut slices = KVec::with_capacity(entries.len(), GFP_KERNEL)?;
+    let mut slices = KVec::with_capacity(entries.len(), gfp_user_sized())?;
     let mut total = 0usize;
     for e in entries {
         let s = build_slice(e, dir, segments)?;
@@ -797,7 +803,7 @@ impl Elements<'_> {
 /// stamped, as a vector ([`Slice::partial`] gives them without allocating).
 pub(crate) fn partial_requests(slice: &Slice, resize: u64, req_id: u16) -> Result<KVec<Request>> {
     let e = slice.partial(resize);
-    let mut v = KVec::with_capacity(e.len(), GFP_KERNEL)?;
+    let mut v = KVec::with_capacity(e.len(), gfp_user_sized())?;
     for r in e.iter(req_id) {
         v.push(r, GFP_KERNEL)?;
     }

@@ -88,7 +88,14 @@ pub(crate) fn create_bo(
     let size = bo_size(args.size)?;
     let card: &Card = dev;
     card.link.online().ok_or(ENODEV)?;
-    let bo = Bo::new(dev, size, ObjectConfig::default(), ())?;
+    // shmem says ENOSPC for a size past what it can ever hold; the uapi says ENOMEM.
+    let bo = Bo::new(dev, size, ObjectConfig::default(), ()).map_err(|e| {
+        if e == ENOSPC {
+            ENOMEM
+        } else {
+            e
+        }
+    })?;
     args.handle = bo.create_handle(file)?;
     Ok(0)
 }

@@ -49,7 +49,7 @@ for mod in ${FUZZ_MODULES:-qaic qaic_rs}; do
 	avoid_var=FUZZ_AVOID_$mod
 	case $mod in
 	qaic) avoid=${!avoid_var:-multi-dbc,huge-queue} ;;
-	qaic_rs) avoid=${!avoid_var:-huge-count,huge-queue,huge-dma,bo16t} ;;
+	qaic_rs) avoid=${!avoid_var:--} ;;
 	*) avoid=${!avoid_var:--} ;;
 	esac
 	guest_run --name "$name" --cards 1 --module "$mod" \
