@@ -371,8 +371,8 @@ impl Ssr {
         let Some(channels) = inner.channels.clone() else {
             return;
         };
-        let outcome = match inner.download.as_mut() {
-            Some(dl) if !dl.finished() => self.piece(dl, buf.as_slice()),
+        let (outcome, restarted) = match inner.download.as_mut() {
+            Some(dl) if !dl.finished() => (self.piece(dl, buf.as_slice()), None),
             _ => self.message(&mut inner.download, buf.as_slice()),
         };
         if matches!(outcome, Outcome::Reset) {
@@ -405,6 +405,12 @@ impl Ssr {
                 }
             }
         }
+        // AFTER_POWER_UP is answered: the channel is idle again.
+        if let Some(dbc) = restarted {
+            let card: &Card = &self.card;
+            card.set_state(dbc as usize, DbcState::Idle);
+            dev_info!(self.pdev, "SSR: channel {} restarted\n", dbc);
+        }
     }
 
     /// A piece of the dump being downloaded.
@@ -419,101 +425,95 @@ impl Ssr {
         }
     }
 
-    /// A message outside a download (or while the card checks the dump it sent).
-    fn message(&self, download: &mut Option<Download>, msg: &[u8]) -> Outcome {
+    /// A message outside a download (or while the card checks the dump it sent). Also returns
+    /// the channel that is idle again once the answer is out.
+    fn message(&self, download: &mut Option<Download>, msg: &[u8]) -> (Outcome, Option<u32>) {
         let card: &Card = &self.card;
-        match decode(msg) {
-            None => Outcome::Send(KVec::new()),
-            Some(Message::Event { dbc, event }) => {
-                if event == event::AFTER_POWER_UP && download.take().is_some() {
-                    dev_warn!(
-                        self.pdev,
-                        "SSR: channel {} restarted during its dump\n",
-                        dbc
-                    );
-                    return one(&response(cmd::SSR_EVENT_RSP, dbc, event::NACK));
+        let outcome =
+            match decode(msg) {
+                None => Outcome::Send(KVec::new()),
+                Some(Message::Event { dbc, event }) => {
+                    if event == event::AFTER_POWER_UP && download.take().is_some() {
+                        dev_warn!(
+                            self.pdev,
+                            "SSR: channel {} restarted during its dump\n",
+                            dbc
+                        );
+                        return (one(&response(cmd::SSR_EVENT_RSP, dbc, event::NACK)), None);
+                    }
+                    let act = event_action(dbc, event);
+                    match (act.release, act.state) {
+                        (true, Some(state)) => card.crashed(dbc as usize, state),
+                        (false, Some(state)) => card.set_state(dbc as usize, state),
+                        _ => {}
+                    }
+                    return (one(&act.reply), act.then_idle.then_some(dbc));
                 }
-                let act = event_action(dbc, event);
-                match (act.release, act.state) {
-                    (true, Some(state)) => card.crashed(dbc as usize, state),
-                    (false, Some(state)) => card.set_state(dbc as usize, state),
-                    _ => {}
-                }
-                let out = one(&act.reply);
-                if act.then_idle {
-                    // The answer goes out before the state changes (see `handle`), which
-                    // does not matter to the card: it waits for nothing more.
-                    card.set_state(dbc as usize, DbcState::Idle);
-                    dev_info!(self.pdev, "SSR: channel {} restarted\n", dbc);
-                }
-                out
-            }
-            Some(Message::DumpOffer { dbc, addr, len }) => {
-                let ready = card.dbcs.lock().states()[dbc as usize] == DbcState::BeforePowerUp;
-                let started = if ready && download.is_none() {
-                    Download::new(dbc, addr, len)
-                } else {
-                    Err(EBUSY)
-                };
-                match started {
-                    Ok(mut dl) => {
-                        let first = dl.next_read();
-                        *download = Some(dl);
-                        let mut v = KVec::new();
-                        let mut push = |m: &[u8]| -> Result {
-                            let mut b = KVec::new();
-                            b.extend_from_slice(m, GFP_KERNEL)?;
-                            v.push(b, GFP_KERNEL)?;
-                            Ok(())
-                        };
-                        let ok =
-                            push(&response(cmd::DEBUG_TRANSFER_INFO_RSP, dbc, 0)).and_then(|()| {
-                                match first {
+                Some(Message::DumpOffer { dbc, addr, len }) => {
+                    let ready = card.dbcs.lock().states()[dbc as usize] == DbcState::BeforePowerUp;
+                    let started = if ready && download.is_none() {
+                        Download::new(dbc, addr, len)
+                    } else {
+                        Err(EBUSY)
+                    };
+                    match started {
+                        Ok(mut dl) => {
+                            let first = dl.next_read();
+                            *download = Some(dl);
+                            let mut v = KVec::new();
+                            let mut push = |m: &[u8]| -> Result {
+                                let mut b = KVec::new();
+                                b.extend_from_slice(m, GFP_KERNEL)?;
+                                v.push(b, GFP_KERNEL)?;
+                                Ok(())
+                            };
+                            let ok = push(&response(cmd::DEBUG_TRANSFER_INFO_RSP, dbc, 0))
+                                .and_then(|()| match first {
                                     Some((a, l)) => push(&memory_read(dbc, a, l)),
                                     None => Err(EINVAL),
-                                }
-                            });
-                        match ok {
-                            Ok(()) => Outcome::Send(v),
-                            Err(_) => Outcome::Reset,
+                                });
+                            match ok {
+                                Ok(()) => Outcome::Send(v),
+                                Err(_) => Outcome::Reset,
+                            }
                         }
-                    }
-                    Err(e) => {
-                        dev_info!(
-                            self.pdev,
-                            "SSR: crash dump of channel {} declined: {:?}\n",
-                            dbc,
-                            e
-                        );
-                        one(&response(cmd::DEBUG_TRANSFER_INFO_RSP, dbc, 1))
-                    }
-                }
-            }
-            Some(Message::DumpDone { dbc, ret }) => {
-                match download.take() {
-                    Some(dl) if dl.dbc == dbc && dl.finished() => {
-                        if ret == 0 {
-                            let file = dl.into_file();
+                        Err(e) => {
                             dev_info!(
                                 self.pdev,
-                                "SSR: crash dump of channel {}: {} bytes in devcoredump\n",
+                                "SSR: crash dump of channel {} declined: {:?}\n",
                                 dbc,
-                                file.len()
+                                e
                             );
-                            dev_coredumpv(&self.pdev, file);
-                        } else {
-                            dev_warn!(
-                                self.pdev,
-                                "SSR: the card says the dump of channel {} is bad\n",
-                                dbc
-                            );
+                            one(&response(cmd::DEBUG_TRANSFER_INFO_RSP, dbc, 1))
                         }
                     }
-                    other => *download = other,
                 }
-                Outcome::Send(KVec::new())
-            }
-        }
+                Some(Message::DumpDone { dbc, ret }) => {
+                    match download.take() {
+                        Some(dl) if dl.dbc == dbc && dl.finished() => {
+                            if ret == 0 {
+                                let file = dl.into_file();
+                                dev_info!(
+                                    self.pdev,
+                                    "SSR: crash dump of channel {}: {} bytes in devcoredump\n",
+                                    dbc,
+                                    file.len()
+                                );
+                                dev_coredumpv(&self.pdev, file);
+                            } else {
+                                dev_warn!(
+                                    self.pdev,
+                                    "SSR: the card says the dump of channel {} is bad\n",
+                                    dbc
+                                );
+                            }
+                        }
+                        other => *download = other,
+                    }
+                    Outcome::Send(KVec::new())
+                }
+            };
+        (outcome, None)
     }
 }
 
