@@ -213,6 +213,20 @@ watch_state() {
 }
 
 # wait_pid PID SECONDS: wait for a background job with a bound; prints nothing, returns its status
+# uevents_start: from now on the kernel's uevents are appended to /tmp/uevents by a helper
+# program (ACTION DEVPATH DBC_ID DBC_STATE; the guest has no netlink, CONFIG_UEVENT_HELPER)
+uevents_start() {
+	: >/tmp/uevents
+	printf '#!/bin/sh\necho "$ACTION $DEVPATH $DBC_ID $DBC_STATE" >>/tmp/uevents\n' >/tmp/uevent-log
+	chmod +x /tmp/uevent-log
+	echo /tmp/uevent-log >/sys/kernel/uevent_helper
+}
+
+# uevent_states DBC: the DBC_STATE values of the accel node's change uevents for DBC, in order
+uevent_states() {
+	awk -v d="$1" '$1 == "change" && $2 ~ /\/accel\/accel0$/ && $3 == d { printf "%s ", $4 }' /tmp/uevents
+}
+
 wait_pid() {
 	lc_end=$(($(cut -d. -f1 /proc/uptime) + $2))
 	while kill -0 "$1" 2>/dev/null; do
@@ -250,6 +264,7 @@ if want ssr ssr; then
 	# the card always offers its crash dump: a driver without dump support declines it
 	mode=dump
 	dmesg_mark
+	uevents_start
 	watch_state "$da" /tmp/states &
 	pw=$!
 	check ssr-inject emu_ctl 0 ssr "$da" "$mode" 300
@@ -262,6 +277,12 @@ if want ssr ssr; then
 	"1 2 3 4 0 " | "1 2 3 4 5 0 ") pass ssr-dbc-states ;;
 	*) fail ssr-dbc-states "DBC $da went through '$states' (watcher status $wrc)" ;;
 	esac
+	# the uevents of the accel node for that channel: every state but 5 (which lasts only
+	# until the host answers, and may be announced or not); the helper runs asynchronously
+	sleep 1
+	ev=$(uevent_states "$da" | tr ' ' '\n' | grep -vx 5 | tr '\n' ' ')
+	info "DBC $da uevents (DBC_STATE): $(uevent_states "$da")"
+	[ "$ev" = "2 3 4 0 " ] && pass ssr-uevents || fail ssr-uevents "DBC_STATE uevents of DBC $da: '$ev'"
 	st=$(emu_ctl 0 ssr-status)
 	info "emulator: $st"
 	[ "$(field outcome "$st")" = complete ] && [ "$(field events_acked "$st")" = 4 ] &&
