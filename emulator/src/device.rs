@@ -107,6 +107,8 @@ pub struct Faults {
     pub garble_next: u32,
     /// Fail the next BHI image load.
     pub fail_bhi: bool,
+    /// Enter SYS_ERR when Sahara starts loading this image (then forget it).
+    pub sys_err_at_image: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1432,6 +1434,13 @@ impl<D: Dma, I: Irq> Device<D, I> {
             (ee::SBL, ch::SAHARA_UL) => {
                 let acts = self.sahara.on_host_packet(&msg);
                 self.sahara_actions(acts);
+                if let Some(id) = self.faults.sys_err_at_image {
+                    if self.sahara.loading() == Some(id) {
+                        self.faults.sys_err_at_image = None;
+                        warn!(target: "fault", "SYS_ERR injected as image {id} starts loading");
+                        self.sys_err();
+                    }
+                }
             }
             (ee::AMSS, ch::CONTROL_UL) => self.control_request(msg),
             (ee::AMSS, ch::SSR_UL) => {

@@ -16,6 +16,7 @@
 //! | `timesync-status` | periodic timesync messages received: count, offset, skew, intervals |
 //! | `bootlog-status` | the boot log of the last SBL boot: messages, bytes, CRC-32 |
 //! | `sys-err` | enter MHI SYS_ERR and interrupt the host |
+//! | `sys-err-at-image ID` | enter SYS_ERR when the SBL starts loading Sahara image ID (once) |
 //! | `surprise-remove` | the device disappears: all-ones reads, no DMA, no MSI |
 //! | `status` | one line with EE, MHI state and counters |
 //! | `log AREAS` | change the enabled log areas |
@@ -50,6 +51,8 @@ pub enum Command {
     BootlogStatus,
     /// Enter SYS_ERR.
     SysErr,
+    /// Enter SYS_ERR when Sahara starts loading this image.
+    SysErrAtImage(u32),
     /// Surprise removal.
     SurpriseRemove,
     /// Report status.
@@ -84,6 +87,10 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "garble-next-response" => Command::GarbleNext(count(arg)?),
         "fail-next-bhi" => no_arg(Command::FailNextBhi)?,
         "sys-err" => no_arg(Command::SysErr)?,
+        "sys-err-at-image" => {
+            let id = arg.ok_or("sys-err-at-image needs an image id")?;
+            Command::SysErrAtImage(id.parse().map_err(|_| format!("bad image id '{id}'"))?)
+        }
         "ras" => {
             let ty = match arg {
                 Some("ce") => 0,
@@ -195,6 +202,10 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             dev.trigger_sys_err();
             "ok SYS_ERR raised".into()
         }
+        Command::SysErrAtImage(id) => {
+            dev.faults.sys_err_at_image = Some(id);
+            format!("ok SYS_ERR when image {id} starts loading")
+        }
         Command::SurpriseRemove => {
             dev.surprise_remove();
             "ok device removed".into()
@@ -221,7 +232,7 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             }
             Err(e) => format!("error {e}"),
         },
-        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | ras-bad magic|version|type|len|errtype [SOURCE] | ssr DBC [dump|nodump] [STEP_MS] | ssr-status | timesync-status | bootlog-status | sys-err | surprise-remove | status | log AREAS | help".into(),
+        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | ras-bad magic|version|type|len|errtype [SOURCE] | ssr DBC [dump|nodump] [STEP_MS] | ssr-status | timesync-status | bootlog-status | sys-err | sys-err-at-image ID | surprise-remove | status | log AREAS | help".into(),
     }
 }
 
@@ -235,6 +246,8 @@ mod tests {
         assert_eq!(parse("drop-next-response"), Ok(Command::DropNext(1)));
         assert_eq!(parse("garble-next-response 3"), Ok(Command::GarbleNext(3)));
         assert_eq!(parse(" sys-err "), Ok(Command::SysErr));
+        assert_eq!(parse("sys-err-at-image 4"), Ok(Command::SysErrAtImage(4)));
+        assert!(parse("sys-err-at-image").is_err());
         assert_eq!(parse("surprise-remove"), Ok(Command::SurpriseRemove));
         assert!(parse("delay-response").is_err());
         assert!(parse("delay-response x").is_err());

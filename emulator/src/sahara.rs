@@ -115,6 +115,14 @@ pub fn done_resp(complete: bool) -> Vec<u8> {
 }
 
 impl SaharaDevice {
+    /// The image being loaded, if any.
+    pub fn loading(&self) -> Option<u32> {
+        match self.state {
+            State::WaitData { .. } => self.images.get(self.idx).copied(),
+            _ => None,
+        }
+    }
+
     /// Engine that loads `images` in order.
     pub fn new(images: &[u32]) -> Self {
         SaharaDevice {

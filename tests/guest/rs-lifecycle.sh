@@ -34,8 +34,8 @@
 #             (Sahara END_OF_IMAGE status 6), qaic_rs logs it, no mission mode, rmmod clean
 #   sblreset-* fw6.bin restored, the card still halted in SBL: insmod resets it and boots it to
 #             mission mode
-# syserr (1 card, --control; the host hook sends sys-err as soon as the emulator starts loading
-#   Sahara image 1, see 65-rs-lifecycle.sh)
+# syserr (1 card, --control; the emulator is told to enter SYS_ERR as it starts loading Sahara
+#   image 1: sys-err-at-image)
 #   boot-syserr-*  the SYS_ERR during the boot is reported, the MHI core reboots the card through
 #                  BHI and Sahara to mission mode
 #   amss-syserr-*  a SYS_ERR in mission mode: reported, back to mission mode
@@ -528,7 +528,8 @@ mode_syserr() {
 	d=$(aic_devices | head -n 1)
 	bdf=${d##*/}
 
-	# the host hook injects SYS_ERR once the emulator loads Sahara image 1
+	# the emulator enters SYS_ERR as its SBL starts loading Sahara image 1
+	check boot-syserr-arm emu_ctl 0 sys-err-at-image 1
 	dmesg_mark
 	pci_mark
 	check boot-syserr-insmod load_module qaic_rs || return 1
