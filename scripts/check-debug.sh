@@ -20,6 +20,7 @@
 #    kmemleak scan ran (if the run got to its end), and taint W/B/D/L/M has a splat to explain it.
 #
 # Usage: scripts/check-debug.sh [STEP-PATTERN...]   e.g. scripts/check-debug.sh rs-boot
+#        scripts/check-debug.sh --scan               only scan the guest runs of the last run again
 # Environment: QAIC_TIMEOUT_SCALE (default 3) multiplies the steps' guest timeouts;
 # JOBS for the kernel build. Logs: $QAIC_CACHE/results-debug/ (per step),
 # $QAIC_CACHE/runs-debug/ (per guest run, kept apart from make check's $QAIC_CACHE/runs).
@@ -30,6 +31,12 @@ export QAIC_KERNEL=debug
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 RESULTS=$QAIC_CACHE/results-debug
+SCAN_ONLY=0
+if [[ ${1:-} == --scan ]]; then
+	SCAN_ONLY=1
+	RESULTS=$QAIC_CACHE/results-debug-scan
+	shift
+fi
 export QAIC_CACHE RESULTS QAIC_KERNEL
 export QAIC_RUNS=$QAIC_CACHE/runs-debug
 export QAIC_TIMEOUT_SCALE=${QAIC_TIMEOUT_SCALE:-3}
@@ -62,6 +69,11 @@ SPLAT_IGNORE=(
 	# pin an HrTimer on the stack, HrTimer::new calls hrtimer_setup() rather than
 	# hrtimer_setup_on_stack(), so debug objects warns; seen only in the kunit-builtin run
 	$'WARNING: lib/debugobjects.c:[0-9]+ at __debug_object_init\t^(\[ *[0-9.]+\])? +hrtimer_setup\+\t^(\[ *[0-9.]+\])? +rust_doctest_kernel_time_hrtimer_rs_[12]\+\tupstream Rust hrtimer doctest: HrTimer on the stack without debug-objects annotation'
+	# upstream C qaic (drivers/accel/qaic/qaic_control.c): wrappers->lock is taken with plain
+	# spin_lock() in the MHI UL transfer callback (free_wrapper_from_list, softirq) and in
+	# process context (qaic_manage, msg_xfer) with softirqs on; only where qaic.ko is loaded
+	# (65-rs-lifecycle coexist). Lockdep reports once per boot and is then off for that run.
+	$'WARNING: inconsistent lock state\t\(&wrappers->lock\)\{[^}]*\}-\{[0-9]:[0-9]\}, at: [a-z_]+\+0x[0-9a-f]+/0x[0-9a-f]+ \[qaic\]$\t^(\[ *[0-9.]+\])? +free_wrapper_from_list\+0x[0-9a-f]+/0x[0-9a-f]+ \[qaic\]$\tupstream C qaic: wrappers->lock taken in softirq and with softirqs on (qaic_control.c)'
 )
 
 # Taint bits that mean something went wrong: M(4) B(5) D(7) W(9) L(14).
@@ -92,7 +104,7 @@ splat_blocks() {
 	awk -v re="$SPLAT_RE" '
 		/^QAIC-KMEMLEAK-BEGIN/ { skip = 1; next }
 		/^QAIC-KMEMLEAK-END/   { skip = 0; next }
-		skip || /^QAIC-/ { next }
+		skip || /^QAIC-/ { n = 0; next }
 		{ line = $0; body = line; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", body) }
 		# inside a block: a trace belongs to it, any other headline starts the next block
 		n > 0 && (body !~ re || body ~ /^Call Trace:/) {
@@ -104,23 +116,29 @@ splat_blocks() {
 		body ~ re {
 			if (seen[line]++) next        # console and dmesg dump show the same line
 			print "@@@ " line; n = 150
+			if (body ~ /^kmemleak: /) n = 0      # one line; the report is in kmemleak.log
 		}' "$1"
 }
 
-# attribute BLOCK: the module a splat points at
-# (the "Modules linked in:" list names every loaded module, so it does not count)
+# attribute BLOCK DIR: the module a splat points at (the "Modules linked in:" list names every
+# loaded module, so it does not count). Frames of a module unloaded before the report (kmemleak
+# after rmmod) are raw addresses in module space (0xffffffffc0...): they are put down to the
+# drivers the run loaded.
 attribute() {
-	local b
+	local b mods
 	b=$(grep -v 'Modules linked in:' <<<"$1")
 	if grep -qE 'qaic_rs|_RN.*qaic' <<<"$b"; then echo qaic_rs
 	elif grep -qE '\[qaic\]|qaic_[a-z_]+\+0x' <<<"$b"; then echo "qaic (C)"
+	elif grep -qE '^ *0xffffffffc0[0-9a-f]{6}$' <<<"$b"; then
+		mods=$(grep -oE '/(qaic|qaic_rs)\.ko$' "$2/initramfs.list" 2>/dev/null | tr -d / | sed 's/\.ko//' |
+			sort | paste -sd/)
+		echo "unloaded module: ${mods:-?}"
 	else echo other; fi
 }
 
-# scan_run DIR: record the splat, kmemleak and taint checks of one guest run
+# scan_run DIR NAME: record the splat, kmemleak and taint checks of one guest run
 scan_run() {
-	local dir=$1 name t blocks b head ign nbad=0 nign=0 taint verdict pat
-	name=$(basename "$dir")
+	local dir=$1 name=$2 t blocks b head ign nbad=0 nign=0 taint verdict pat
 	t="debug kernel: $name"
 	[[ -f $dir/guest.log ]] || { record 0 1 "$t: guest log exists"; return 1; }
 	awk '/^QAIC-KMEMLEAK-END/ { on = 0 } on { print } /^QAIC-KMEMLEAK-BEGIN/ { on = 1 }' \
@@ -153,15 +171,15 @@ scan_run() {
 			printf '%s\n(ignored: %s)\n\n' "$b" "$ign" >>"$dir/splats-ignored.log"
 			nign=$((nign + 1))
 		else
-			printf '[%s] %s\n\n' "$(attribute "$b")" "$b" >>"$dir/splats.log"
-			echo "  [$(attribute "$b")] $head" >>"$dir/splats.summary"
+			printf '[%s] %s\n\n' "$(attribute "$b" "$dir")" "$b" >>"$dir/splats.log"
+			echo "  [$(attribute "$b" "$dir")] $head" >>"$dir/splats.summary"
 			nbad=$((nbad + 1))
 		fi
 	done
 	if ((nbad)); then
 		record 0 1 "$t: no kernel splats ($nbad; $dir/splats.log)"
 	else
-		record 1 0 "$t: no kernel splats${nign:+ ($nign known, ignored)}"
+		record 1 0 "$t: no kernel splats$( ((nign == 0)) || echo " ($nign known, ignored)")"
 	fi
 	verdict=$(guest_verdict "$dir")
 	if [[ $verdict != NONE ]]; then
@@ -177,6 +195,15 @@ scan_run() {
 	fi
 	((nbad == 0))
 }
+
+t0=$SECONDS
+rc=0
+# shellcheck source=scripts/guest.sh
+. "$here/guest.sh"
+if ((SCAN_ONLY)); then
+	rm -rf "$RESULTS"
+	mkdir -p "$RESULTS"
+else
 
 # clang for KASAN with Rust (the test kernel is built with GCC)
 need=()
@@ -194,11 +221,7 @@ rm -rf "$RESULTS" "$QAIC_RUNS"
 mkdir -p "$RESULTS" "$QAIC_RUNS"
 "$here/setup.sh" || die "setup failed"
 write_epilogue
-# shellcheck source=scripts/guest.sh
-. "$here/guest.sh"
 
-t0=$SECONDS
-rc=0
 log "=== debug kernel build ($KBUILD)"
 if "$here/build-kernel.sh" 2>&1 | tee "$RESULTS/build.log"; [[ ${PIPESTATUS[0]} == 0 ]]; then
 	record 1 0 "debug kernel builds"
@@ -228,12 +251,14 @@ kunit_builtin() {
 	local dir
 	QAIC_GUEST_CMDLINE=no5lvl guest_run --name kunit-builtin --timeout 300
 	dir=$(guest_dir kunit-builtin)
-	local nok
-	nok=$(grep -ac '^ *not ok [0-9]' "$dir/guest.log")
-	if grep -aq '^ *ok [0-9]' "$dir/guest.log" && ((nok == 0)); then
-		record 1 0 "built-in KUnit suites pass on the debug kernel"
+	local ok nok
+	sed 's/^\[ *[0-9.]*\] //' "$dir/dmesg.log" >"$dir/ktap-builtin.log"
+	ok=$(grep -ac '^ *ok [0-9]' "$dir/ktap-builtin.log")
+	nok=$(grep -ac '^ *not ok [0-9]' "$dir/ktap-builtin.log")
+	if ((ok > 0 && nok == 0)); then
+		record 1 0 "built-in KUnit suites pass on the debug kernel ($ok ok)"
 	else
-		record 0 1 "built-in KUnit suites pass on the debug kernel ($nok not ok)"
+		record 0 1 "built-in KUnit suites pass on the debug kernel ($ok ok, $nok not ok)"
 		return 1
 	fi
 }
@@ -268,6 +293,7 @@ for step in 00-kunit-builtin 20-smoke 40-runtime 52-c-datapath 55-emu-tools 60-r
 	fi
 	log "=== $step: exit $src after $((SECONDS - ts)) s"
 done
+fi # SCAN_ONLY
 
 log "=== splat scan of $(find "$QAIC_RUNS" -mindepth 1 -maxdepth 1 -type l | wc -l) guest runs"
 echo "Splats (attributed by the modules in their traces; details in each run's splats.log):"
@@ -277,7 +303,7 @@ for link in "$QAIC_RUNS"/*; do
 	dir=$(readlink -f "$link")
 	[[ -d $dir ]] || continue
 	rm -f "$dir/splats.summary"
-	if ! scan_run "$dir"; then
+	if ! scan_run "$dir" "$(basename "$link")"; then
 		rc=1
 		nsplat=$((nsplat + 1))
 		echo "$(basename "$link"): $dir/splats.log"
