@@ -71,26 +71,28 @@ impl SaharaClient {
         self.images.get(index)?.as_ref()
     }
 
-    /// Sends `reply` from a free transmit buffer.
-    fn send(&self, dev: &mhi::Device<Bound>, session: &mut Session, reply: Reply) -> Result {
+    /// Prepares `reply` in a free transmit buffer, to be queued into `out`.
+    fn send(&self, session: &mut Session, reply: Reply, out: &mut Outgoing) -> Result {
         let mut buf = session.free.pop().ok_or(EBUSY)?;
-        let len = reply.encode(buf.spare_mut())?.len();
-        buf.set_len(len)?;
-        dev.queue::<SaharaDriver>(Direction::ToDevice, buf, false)
-            .map_err(|(e, buf)| {
-                // The vector has room: the buffer was popped from it.
-                let _ = session.free.push(buf, GFP_ATOMIC);
-                e
-            })
+        let filled = reply
+            .encode(buf.spare_mut())
+            .map(|b| b.len())
+            .and_then(|len| buf.set_len(len));
+        if let Err(e) = filled {
+            // The vector has room: the buffer was popped from it.
+            let _ = session.free.push(buf, GFP_ATOMIC);
+            return Err(e);
+        }
+        out.push(session, buf, false)
     }
 
-    /// Sends `range` of image `id` as one chained transfer.
+    /// Prepares `range` of image `id` as one chained transfer.
     fn send_image(
         &self,
-        dev: &mhi::Device<Bound>,
         session: &mut Session,
         data: &[u8],
         range: core::ops::Range<usize>,
+        out: &mut Outgoing,
     ) -> Result {
         // Never start a chained transfer that cannot be finished: the device would wait for
         // its end.
@@ -99,29 +101,70 @@ impl SaharaClient {
         }
         for piece in sahara::pieces(range) {
             let mut buf = session.free.pop().ok_or(EBUSY)?;
-            let bytes = data.get(piece.range).ok_or(EINVAL)?;
-            buf.fill(bytes)?;
-            if let Err((e, buf)) = dev.queue::<SaharaDriver>(Direction::ToDevice, buf, piece.chain)
-            {
+            let filled = data
+                .get(piece.range)
+                .ok_or(EINVAL)
+                .and_then(|bytes| buf.fill(bytes));
+            if let Err(e) = filled {
                 let _ = session.free.push(buf, GFP_ATOMIC);
                 return Err(e);
             }
+            out.push(session, buf, piece.chain)?;
         }
         Ok(())
     }
 
-    /// Acts on one packet from the device.
+    /// Acts on one packet from the device: decides under the session lock, queues the answer
+    /// after releasing it (`mhi_queue_buf()` must not run with interrupts off).
     fn on_packet(&self, dev: &mhi::Device<Bound>, msg: &[u8]) {
-        let mut session = self.session.lock();
+        let mut out = match KVec::with_capacity(TX_BUFFERS, GFP_ATOMIC) {
+            Ok(v) => Outgoing(v),
+            Err(_) => {
+                dev_err!(dev.as_ref(), "cannot answer the card: out of memory\n");
+                return;
+            }
+        };
+        let sent = {
+            let mut session = self.session.lock();
+            self.answer(dev, &mut session, msg, &mut out)
+                .inspect_err(|_| out.give_back(&mut session))
+        };
+        let sent = sent.and_then(|()| {
+            let mut pending = out.0.drain_all();
+            for (buf, chain) in pending.by_ref() {
+                if let Err((e, buf)) = dev.queue::<SaharaDriver>(Direction::ToDevice, buf, chain) {
+                    let mut session = self.session.lock();
+                    let _ = session.free.push(buf, GFP_ATOMIC);
+                    for (buf, _) in pending.by_ref() {
+                        let _ = session.free.push(buf, GFP_ATOMIC);
+                    }
+                    return Err(e);
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = sent {
+            dev_err!(dev.as_ref(), "cannot answer the card: {:?}\n", e);
+        }
+    }
+
+    /// Runs the protocol on `msg` and prepares the answer in `out`.
+    fn answer(
+        &self,
+        dev: &mhi::Device<Bound>,
+        session: &mut Session,
+        msg: &[u8],
+        out: &mut Outgoing,
+    ) -> Result {
         let action = match session.proto.on_message(msg) {
             Ok(action) => action,
             Err(bad) => {
                 dev_err!(dev.as_ref(), "ignoring a bad Sahara packet: {:?}\n", bad);
-                return;
+                return Ok(());
             }
         };
-        let sent = match action {
-            Action::Send(reply) => self.send(dev, &mut session, reply),
+        match action {
+            Action::Send(reply) => self.send(session, reply, out),
             Action::Read(req) => match self.image(req.image) {
                 None => {
                     let reason = session.proto.load_failed(req.image);
@@ -132,13 +175,13 @@ impl SaharaClient {
                         req.path,
                         reason
                     );
-                    self.send(dev, &mut session, Reply::Reset)
+                    self.send(session, Reply::Reset, out)
                 }
                 Some(fw) => match sahara::read_range(fw.data().len(), req.offset, req.len) {
-                    Ok(range) => self.send_image(dev, &mut session, fw.data(), range),
+                    Ok(range) => self.send_image(session, fw.data(), range, out),
                     Err(reason) => {
                         dev_err!(dev.as_ref(), "refusing a read: {:?}\n", reason);
-                        self.send(dev, &mut session, Reply::Reset)
+                        self.send(session, Reply::Reset, out)
                     }
                 },
             },
@@ -156,18 +199,39 @@ impl SaharaClient {
                     );
                 }
                 match reply {
-                    Some(reply) => self.send(dev, &mut session, reply),
+                    Some(reply) => self.send(session, reply, out),
                     None => Ok(()),
                 }
             }
             Action::Reset(reason) => {
                 dev_err!(dev.as_ref(), "refusing a request: {:?}\n", reason);
-                self.send(dev, &mut session, Reply::Reset)
+                self.send(session, Reply::Reset, out)
             }
             Action::Nothing => Ok(()),
-        };
-        if let Err(e) = sent {
-            dev_err!(dev.as_ref(), "cannot answer the card: {:?}\n", e);
+        }
+    }
+}
+
+/// Transmit buffers filled under the session lock, queued in order once it is released.
+struct Outgoing(KVec<(Buffer, bool)>);
+
+impl Outgoing {
+    /// Adds `buf` (continued by the next one if `chain`); on failure it goes back to the free
+    /// buffers of `session`.
+    fn push(&mut self, session: &mut Session, buf: Buffer, chain: bool) -> Result {
+        // Room for every transmit buffer was reserved.
+        if let Err(e) = self.0.push_within_capacity((buf, chain)) {
+            let (buf, _) = e.0;
+            let _ = session.free.push(buf, GFP_ATOMIC);
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Gives every buffer back to the free ones of `session`.
+    fn give_back(&mut self, session: &mut Session) {
+        for (buf, _) in self.0.drain_all() {
+            let _ = session.free.push(buf, GFP_ATOMIC);
         }
     }
 }

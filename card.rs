@@ -452,6 +452,25 @@ pub(crate) unsafe fn init_globals() {
     unsafe { USERS.init() };
 }
 
+/// Frees the memory of the global lists when dropped, at module exit: statics are never
+/// dropped, and a list keeps its allocation when it empties.
+pub(crate) struct GlobalsGuard(());
+
+impl GlobalsGuard {
+    pub(crate) fn new() -> Self {
+        Self(())
+    }
+}
+
+impl Drop for GlobalsGuard {
+    fn drop(&mut self) {
+        let cards = core::mem::take(&mut CARDS.lock().list);
+        drop(cards);
+        let users = core::mem::take(&mut USERS.lock().used);
+        drop(users);
+    }
+}
+
 /// The module's debugfs directory, `qaic_rs`: exists while the returned guard does.
 pub(crate) struct DebugfsRoot(());
 

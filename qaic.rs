@@ -88,6 +88,8 @@ struct QaicModule {
     #[pin]
     _timesync: Registration<kmhi::Adapter<timesync::PeriodicTimesyncDriver>>,
     _debugfs: card::DebugfsRoot,
+    /// Last: frees the global lists once everything else is gone.
+    _globals: card::GlobalsGuard,
 }
 
 impl InPlaceModule for QaicModule {
@@ -96,6 +98,7 @@ impl InPlaceModule for QaicModule {
         // registered.
         unsafe { card::init_globals() };
         try_pin_init!(Self {
+            _globals: card::GlobalsGuard::new(),
             // First: the cards' directories go under it.
             _debugfs: card::DebugfsRoot::new(),
             // The channel clients before the PCI driver: a card probed at once boots straight
