@@ -31,7 +31,7 @@ name=emu-faults
 [[ $mod == qaic ]] || name=emu-faults-$mod
 "$repo/scripts/guest.sh" --name "$name" --cards 1 --module "$mod" --control --emu-log mhi,bhi \
 	--file "$out:/bin/emu-probe" --script "$here/emu-faults-guest.sh" --args "$mod" --hook "$hook" "$@" || rc=$?
-run=$cache/runs/$name
+run=${QAIC_RUNS:-$cache/runs}/$name
 cat "$run/hook.log" 2>/dev/null || true
 loads=$(grep -c "SBL image received" "$run/emu0.log" || true)
 if grep -q "entering SYS_ERR" "$run/emu0.log" && grep -q "rebooting from PBL" "$run/emu0.log" && ((loads == 2)); then

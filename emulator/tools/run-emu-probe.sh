@@ -23,7 +23,7 @@ args=(--name "$name" --cards 1 --module "$mod" --file "$out:/bin/emu-probe" --sc
 [[ -n $log_areas ]] && args+=(--emu-log "$log_areas")
 rc=0
 "$repo/scripts/guest.sh" "${args[@]}" "$@" || rc=$?
-run=$cache/runs/$name
+run=${QAIC_RUNS:-$cache/runs}/$name
 grep TIMING "$run/guest.log" || true
 if [[ -n $log_areas ]]; then
 	n=0

@@ -9,23 +9,20 @@ pub fn mix(a: u64, b: u64) -> u64 {
     r.next_u64()
 }
 
-/// SplitMix64.
+/// SplitMix64, the runtime's generator (`qaic::workload::Rng`), with the
+/// choices the fuzzer makes.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(qaic::workload::Rng);
 
 impl Rng {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(qaic::workload::Rng::new(seed))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// 32 random bits.
