@@ -1405,10 +1405,18 @@ impl<D: Dma, I: Irq> Device<D, I> {
             }
             let at = c.rp;
             let Some(tre) = self.read_tre(at) else { return };
+            let cap = (tre.d0 & 0xffff) as usize;
+            if cap == 0 {
+                // An empty TRE below the doorbell is one the host has not finished writing
+                // (no host queues a 0-byte receive buffer): completing it would hand the host
+                // a buffer it does not know. Look again shortly.
+                warn!(target: "mhi", "channel {n}: TRE {at:#x} is empty, retrying");
+                self.push_after(Duration::from_millis(1), Work::ChanDoorbell(n));
+                return;
+            }
             let ring = self.chans[n].ring;
             self.chans[n].rp = ring.next(at);
             let msg = self.chans[n].pending.pop_front().unwrap();
-            let cap = (tre.d0 & 0xffff) as usize;
             let nb = msg.len().min(cap);
             let code = if msg.len() > cap {
                 error!(target: "mhi", "channel {n}: {} byte message does not fit the {cap} byte host buffer: truncated", msg.len());
