@@ -328,19 +328,29 @@ fi
 
 # ---- SYS_ERR during a workload --------------------------------------------------------------
 
-if want syserr syserr; then
-	qaic bench -n 200000 --threads 2 --queue-depth 2 --json >/tmp/wc 2>&1 &
-	pc=$!
+# reset_during_workload PREFIX INJECT-NAME WAIT-S CMD...: a long workload runs on a channel of its
+# own, CMD resets the card under it: the workload fails within WAIT-S seconds, the card comes
+# back ONLINE and a fresh workload passes (checks PREFIX-workload-fails, -online-again,
+# -fresh-workload)
+reset_during_workload() {
+	lc_p=$1 lc_i=$2 lc_w=$3
+	shift 3
+	qaic bench -n 200000 --threads 2 --queue-depth 2 --json >/tmp/w-$lc_p 2>&1 &
+	lc_pid=$!
 	new_dbc "" >/dev/null || new_dbc "x" >/dev/null
 	sleep 1
-	check syserr-inject emu_ctl 0 sys-err
-	wait_pid "$pc" 60
-	rc_=$?
-	info "workload exit status $rc_: $(tail -n 2 /tmp/wc | tr '\n' ' ')"
-	[ "$rc_" != 0 ] && [ "$rc_" != 124 ] && pass syserr-workload-fails ||
-		fail syserr-workload-fails "exit status $rc_"
-	check syserr-online-again wait_for 120 online
-	check syserr-fresh-workload wait_for 60 fresh
+	check "$lc_i" "$@"
+	wait_pid "$lc_pid" "$lc_w"
+	lc_rc=$?
+	info "workload during the $lc_p reset: exit status $lc_rc: $(tail -n 2 /tmp/w-$lc_p | tr '\n' ' ')"
+	[ "$lc_rc" != 0 ] && [ "$lc_rc" != 124 ] && pass "$lc_p-workload-fails" ||
+		fail "$lc_p-workload-fails" "exit status $lc_rc"
+	check "$lc_p-online-again" wait_for 120 online
+	check "$lc_p-fresh-workload" wait_for 60 fresh
+}
+
+if want syserr syserr; then
+	reset_during_workload syserr syserr-inject 60 emu_ctl 0 sys-err
 	has bootlog && check syserr-bootlog bootlog_matches
 fi
 
@@ -361,17 +371,7 @@ fi
 # ---- user-triggered reset: the MHI core's soc_reset file -------------------------------------
 
 if want reset reset; then
-	qaic bench -n 200000 --threads 2 --queue-depth 2 --json >/tmp/wr 2>&1 &
-	pr=$!
-	sleep 1
-	check reset-write sh -c "echo 1 >'$pdev/$mhi/soc_reset'"
-	wait_pid "$pr" 120
-	rr=$?
-	info "workload during the reset: exit status $rr: $(tail -n 1 /tmp/wr)"
-	[ "$rr" != 0 ] && [ "$rr" != 124 ] && pass reset-workload-fails ||
-		fail reset-workload-fails "exit status $rr"
-	check reset-online-again wait_for 120 online
-	check reset-fresh-workload wait_for 60 fresh
+	reset_during_workload reset reset-write 120 sh -c "echo 1 >'$pdev/$mhi/soc_reset'"
 fi
 
 check rmmod rmmod "$QAIC_DRIVER"
