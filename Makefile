@@ -12,7 +12,7 @@ qaic_rs-y := qaic.o
 
 else
 
-.PHONY: all demo check check-debug setup kernel kunit smoke summary clean help
+.PHONY: all demo check check-debug kernel-deb setup kernel kunit smoke summary clean help
 
 all: kernel
 
@@ -20,6 +20,7 @@ help:
 	@echo "make demo    build everything, boot QEMU with the driver (see README.md)"
 	@echo "make check   run every test: KUnit, guest smoke test, cargo tests"
 	@echo "make check-debug  the qaic_rs guest tests on a KASAN/lockdep/kmemleak kernel"
+	@echo "make kernel-deb   installable Debian kernel packages with qaic_rs (Documentation/operator.rst)"
 
 setup:
 	scripts/setup.sh
@@ -35,5 +36,8 @@ check:
 
 check-debug:
 	scripts/check-debug.sh
+
+kernel-deb:
+	scripts/kernel-deb.sh
 
 endif

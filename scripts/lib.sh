@@ -13,6 +13,7 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # ---- pins -------------------------------------------------------------------------------------
 KERNEL_DEB_VER=7.3.4-1~bpo13+1
 KERNEL_DEB_SHA256=703e369ddd4cce971452f5a593ee55df3a5c10c83caf0fa0df039633ed181ee3
+KERNEL_CONFIG_DEB_SHA256=1161d8946bd74094857fc1950da809a14e1b3aafe4f3defbec83150520e3e82c  # linux-config-7.3, same version
 RUST_SRC_DEB_VER=1.95.0+dfsg1-2~bpo13+1
 RUST_SRC_DEB_SHA256=7b76db5b880a77f9e52975d2baa6209d2f76d2c9c2789515c3088cb960e2c83b
 RUSTC_VER=1.95.0
@@ -43,6 +44,8 @@ debug)
 	;;
 *) printf 'ERROR: QAIC_KERNEL must be test or debug\n' >&2; exit 1 ;;
 esac
+KDEB=$QAIC_CACHE/kernel-deb               # `make kernel-deb`: work tree, build dir, packages
+DEBIAN_CONFIG=$QAIC_CACHE/debian-config/config.amd64_none_amd64   # Debian's own kernel config
 RUST_LIB_SRC=${RUST_LIB_SRC:-$QAIC_CACHE/rustsrc/usr/lib/rustlib/src/rust/library}
 BINDGEN_ROOT=$QAIC_CACHE/tools/bindgen-$BINDGEN_VER
 CHROOT=$QAIC_CACHE/trixie-root              # QEMU >= 10.1 for vfio-user

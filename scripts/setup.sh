@@ -7,7 +7,8 @@
 # $QAIC_CACHE (default /var/tmp/qaic-rs); nothing from newer Debian suites is installed into the
 # host system (kernel and rust-src packages are only downloaded and unpacked).
 #
-# Usage: scripts/setup.sh [host|sources|bindgen|chroot|all]   (default: all but chroot)
+# Usage: scripts/setup.sh [host|sources|bindgen|chroot|deb|all]   (default: all but chroot and
+#        deb; deb = what `make kernel-deb` needs: packaging tools and Debian's kernel config)
 #        scripts/setup.sh env      print the environment for manual kernel builds
 set -euo pipefail
 
@@ -100,6 +101,35 @@ step_sources() {
 	fi
 }
 
+# Debian's configuration of the same kernel (linux-config-7.3), the base of `make kernel-deb`
+step_debconfig() {
+	[[ -f $DEBIAN_CONFIG ]] && return
+	local deb tmp
+	deb=$(fetch_deb linux-config-7.3 "$KERNEL_DEB_VER" "$KERNEL_CONFIG_DEB_SHA256")
+	tmp=$(mktemp -d "$QAIC_CACHE/debconfig.XXXX")
+	dpkg-deb -x "$deb" "$tmp"
+	mkdir -p "$(dirname "$DEBIAN_CONFIG")"
+	xz -dc "$tmp/usr/src/linux-config-7.3/$(basename "$DEBIAN_CONFIG").xz" >"$DEBIAN_CONFIG.tmp"
+	mv "$DEBIAN_CONFIG.tmp" "$DEBIAN_CONFIG"
+	rm -rf "$tmp"
+}
+
+# What the kernel's bindeb-pkg flow needs beyond the host packages (dpkg-buildpackage checks
+# the generated debian/control's build dependencies)
+DEB_PKGS=(dpkg-dev debhelper fakeroot libdw-dev)
+step_deb() {
+	local missing=() p
+	for p in "${DEB_PKGS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if ((${#missing[@]})); then
+		log "apt-get install ${missing[*]}"
+		apt-get update -q
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
+	step_debconfig
+}
+
 step_bindgen() {
 	"$BINDGEN_ROOT/bin/bindgen" --version 2>/dev/null | grep -q "bindgen $BINDGEN_VER" && return
 	log "cargo install bindgen-cli $BINDGEN_VER (about 1.5 min)"
@@ -132,7 +162,8 @@ host) step_host ;;
 sources) step_sources ;;
 bindgen) step_bindgen ;;
 chroot) step_host; step_chroot ;;
+deb) step_host; step_sources; step_bindgen; step_deb ;;
 all) step_host; step_sources; step_bindgen ;;
 env) kernel_env; declare -p PATH LIBCLANG_PATH RUST_LIB_SRC | sed 's/^declare -x /export /' ;;
-*) die "usage: $0 [host|sources|bindgen|chroot|all|env]" ;;
+*) die "usage: $0 [host|sources|bindgen|chroot|deb|all|env]" ;;
 esac
