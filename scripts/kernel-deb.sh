@@ -27,7 +27,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KD_SRC=$KDEB/linux            # git worktree of $WORKTREE, the driver snapshot inside
 KD_BUILD=$KDEB/build          # make O=; bindeb-pkg writes the packages to its parent, $KDEB
 FRAGMENT=$REPO/kernel/configs/debian-server.config
-LOCALVERSION=-qaic-rs
+LOCALVERSION=-qaic-rs   # CONFIG_LOCALVERSION; make LOCALVERSION= (empty) keeps setlocalversion from adding "+" for the git tree
 
 # The linux work tree at the series, and the driver at HEAD of this repository
 prepare_tree() {
@@ -92,12 +92,12 @@ configure() {
 build() {
 	local kver release pkgver t0=$SECONDS
 	kver=$(make -s -C "$KD_SRC" kernelversion)
-	release=$(make -s -C "$KD_SRC" O="$KD_BUILD" kernelrelease)
+	release=$(make -s -C "$KD_SRC" O="$KD_BUILD" LOCALVERSION= kernelrelease)
 	pkgver="$kver-1+qaicrs.g$DRIVER_COMMIT"
 	log "make bindeb-pkg: $release, package version $pkgver, $JOBS jobs at nice $KDEB_NICE" \
 		"(cold: see Documentation/operator.rst; log: $KDEB/build.log)"
 	rm -f "$KDEB"/*.deb "$KDEB"/*.buildinfo "$KDEB"/*.changes
-	if ! (cd "$KD_SRC" && nice -n "$KDEB_NICE" make O="$KD_BUILD" -j"$JOBS" \
+	if ! (cd "$KD_SRC" && nice -n "$KDEB_NICE" make O="$KD_BUILD" -j"$JOBS" LOCALVERSION= \
 		KDEB_PKGVERSION="$pkgver" bindeb-pkg) >"$KDEB/build.log" 2>&1; then
 		tail -40 "$KDEB/build.log" >&2
 		die "make bindeb-pkg failed (full log: $KDEB/build.log)"
