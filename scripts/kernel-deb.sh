@@ -92,7 +92,7 @@ configure() {
 build() {
 	local kver release pkgver t0=$SECONDS
 	kver=$(make -s -C "$KD_SRC" kernelversion)
-	release=$(make -s -C "$KD_SRC" O="$KD_BUILD" LOCALVERSION= kernelrelease)
+	release=$kver$LOCALVERSION   # checked against include/config/kernel.release after the build
 	pkgver="$kver-1+qaicrs.g$DRIVER_COMMIT"
 	log "make bindeb-pkg: $release, package version $pkgver, $JOBS jobs at nice $KDEB_NICE" \
 		"(cold: see Documentation/operator.rst; log: $KDEB/build.log)"
@@ -102,6 +102,9 @@ build() {
 		tail -40 "$KDEB/build.log" >&2
 		die "make bindeb-pkg failed (full log: $KDEB/build.log)"
 	fi
+	local built
+	built=$(cat "$KD_BUILD/include/config/kernel.release")
+	[[ $built == "$release" ]] || die "built kernel release $built, expected $release"
 	{
 		echo "release=$release"
 		echo "version=$pkgver"
