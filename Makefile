@@ -12,7 +12,7 @@ qaic_rs-y := qaic.o
 
 else
 
-.PHONY: all demo check check-debug kernel-deb setup kernel kunit smoke summary clean help
+.PHONY: all demo check check-debug kernel-deb check-deb setup kernel kunit smoke summary clean help
 
 all: kernel
 
@@ -21,6 +21,7 @@ help:
 	@echo "make check   run every test: KUnit, guest smoke test, cargo tests"
 	@echo "make check-debug  the qaic_rs guest tests on a KASAN/lockdep/kmemleak kernel"
 	@echo "make kernel-deb   installable Debian kernel packages with qaic_rs (Documentation/operator.rst)"
+	@echo "make check-deb    the end-to-end suite on the kernel of those packages"
 
 setup:
 	scripts/setup.sh
@@ -39,5 +40,8 @@ check-debug:
 
 kernel-deb:
 	scripts/kernel-deb.sh
+
+check-deb:
+	scripts/check-deb.sh
 
 endif

@@ -14,7 +14,8 @@
 # the packaging tree and driver snapshot, the config (Debian + fragment, every line of the
 # fragment checked to have survived olddefconfig), `make bindeb-pkg`, the packages listed.
 #
-# Usage: scripts/kernel-deb.sh [build|config|list]   (default build)
+# Usage: scripts/kernel-deb.sh [build|config|list|bench]   (default build; bench: unpack the
+#        packages for the bench, QAIC_KERNEL=deb, used by scripts/check-deb.sh)
 # Environment: JOBS (default nproc), KDEB_NICE (default 10: the build yields to test guests).
 # Output: $KDEB/*.deb (linux-image-*, linux-headers-*, linux-libc-dev_*), $KDEB/build.log,
 # $KDEB/packages (the list of the last build, with its kernel release and commit).
@@ -116,6 +117,43 @@ build() {
 	(cd "$KDEB" && ls -lh -- *.deb) >&2
 }
 
+# The bench's view of the packages (QAIC_KERNEL=deb in scripts/lib.sh): the linux-image package
+# unpacked as dpkg would install it, then laid out like a build dir: its vmlinuz as
+# arch/x86/boot/bzImage, every module decompressed at its source path (kernel/drivers/... ->
+# drivers/...), modules.builtin* and modules.order beside. The files are the packaged ones.
+bench() {
+	local image release root
+	[[ -f $KDEB/packages ]] || die "no packages: run make kernel-deb first"
+	release=$(sed -n 's/^release=//p' "$KDEB/packages")
+	image=$(compgen -G "$KDEB/linux-image-${release}_*.deb" | head -1)
+	[[ -n $image ]] || die "no linux-image-$release package in $KDEB"
+	if [[ -f $KDEB/bench/.from && $(cat "$KDEB/bench/.from") == "$(sha256sum "$image")" ]]; then
+		log "bench tree $KDEB/bench is up to date with $(basename "$image")"
+		return
+	fi
+	log "unpacking $(basename "$image") for the bench"
+	rm -rf "$KDEB/bench" "$KDEB/bench.tmp"
+	root=$KDEB/bench.tmp/root
+	mkdir -p "$root"
+	dpkg-deb -x "$image" "$root"
+	local b=$KDEB/bench.tmp/tree m=$root/lib/modules/$release
+	[[ -f $root/boot/vmlinuz-$release ]] || die "$(basename "$image") has no boot/vmlinuz-$release"
+	mkdir -p "$b/arch/x86/boot"
+	cp "$root/boot/vmlinuz-$release" "$b/arch/x86/boot/bzImage"
+	cp "$root/boot/config-$release" "$b/.config"
+	(cd "$m/kernel" && find . -name '*.ko*' -print0 | cpio -0 -pdm --quiet "$b")
+	find "$b" -name '*.ko.xz' -print0 | xargs -0 -r -n 64 -P "$JOBS" xz -d
+	find "$b" -name '*.ko.zst' -print0 | xargs -0 -r -n 64 -P "$JOBS" zstd -q -d --rm
+	cp "$m"/modules.{builtin,builtin.modinfo,order} "$b/"
+	sed -i 's/\.ko\.\(xz\|zst\|gz\)$/.ko/' "$b/modules.order"
+	[[ -f $b/drivers/accel/qaic_rs/qaic_rs.ko && -f $b/drivers/accel/qaic/qaic.ko ]] ||
+		die "$(basename "$image") lacks qaic_rs.ko or qaic.ko"
+	sha256sum "$image" >"$b/.from"
+	mv "$b" "$KDEB/bench"
+	rm -rf "$KDEB/bench.tmp"
+	log "bench tree: $KDEB/bench ($(find "$KDEB/bench" -name '*.ko' | wc -l) modules, release $release)"
+}
+
 KDEB_NICE=${KDEB_NICE:-10}
 kernel_env     # rustc, bindgen and libclang: without them Kconfig silently drops CONFIG_RUST
 mkdir -p "$KDEB"
@@ -131,5 +169,6 @@ build)
 	;;
 config) prepare_tree; configure ;;
 list) cat "$KDEB/packages" ;;
-*) die "usage: $0 [build|config|list]" ;;
+bench) bench ;;
+*) die "usage: $0 [build|config|list|bench]" ;;
 esac

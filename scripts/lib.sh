@@ -42,7 +42,15 @@ debug)
 	KMAKE_OPTS=(LLVM=-$LLVM_VER)                # KASAN with Rust needs clang
 	KBUILD_LOCK=$QAIC_CACHE/kbuild-debug.lock
 	;;
-*) printf 'ERROR: QAIC_KERNEL must be test or debug\n' >&2; exit 1 ;;
+deb)
+	# the packaged kernel of `make kernel-deb`, unpacked by `scripts/kernel-deb.sh bench` into a
+	# build-dir-like tree (arch/x86/boot/bzImage, the modules at their source paths) for the bench
+	KBUILD=$QAIC_CACHE/kernel-deb/bench
+	KCONFIGS=()
+	KMAKE_OPTS=()
+	KBUILD_LOCK=$QAIC_CACHE/kernel-deb/bench.lock
+	;;
+*) printf 'ERROR: QAIC_KERNEL must be test, debug or deb\n' >&2; exit 1 ;;
 esac
 KDEB=$QAIC_CACHE/kernel-deb               # `make kernel-deb`: work tree, build dir, packages
 DEBIAN_CONFIG=$QAIC_CACHE/debian-config/config.amd64_none_amd64   # Debian's own kernel config
