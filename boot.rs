@@ -8,9 +8,14 @@
 //! nothing may sleep, so everything that can is done at probe: the images of the table are
 //! loaded (a missing file only fails the boot if the card asks for it) and the transmit buffers
 //! are allocated.
+//!
+//! Every firmware problem is logged with the file it concerns and what the operator can do about
+//! it: the files go under `/lib/firmware/qcom/aic100/`, and a card halted in its boot loader
+//! boots again when the driver is reloaded.
 
 use kernel::{
     device::{
+        self,
         Bound,
         Core, //
     },
@@ -38,6 +43,26 @@ use crate::sahara::{
     TX_BUFFERS, //
 };
 
+/// Where the firmware files of the card go on the host, for the messages of this driver.
+const FIRMWARE_DIR: &str = "/lib/firmware/qcom/aic100/";
+
+/// Checks that the SBL image `path`, which the MHI core downloads over BHI to a card in its
+/// primary boot loader, can be loaded, and says what to do if not. The MHI core's own message
+/// names the file but is not tied to the card and offers no remedy. A card already running does
+/// not need the file, so this only warns.
+pub(crate) fn check_sbl(dev: &device::Device<Bound>, path: &CStr) {
+    if let Err(e) = Firmware::request_nowarn(path, dev) {
+        dev_warn!(
+            dev,
+            "firmware file {} not loaded ({:?}): a card in its boot ROM cannot boot; install the \
+             Cloud AI 100 firmware under {} and reload qaic_rs\n",
+            path.to_str().unwrap_or("?"),
+            e,
+            FIRMWARE_DIR
+        );
+    }
+}
+
 /// The Sahara client driver.
 pub(crate) struct SaharaDriver;
 
@@ -58,17 +83,29 @@ struct Session {
 /// A bound Sahara channel.
 #[pin_data]
 pub(crate) struct SaharaClient {
-    /// The images of the table, in table order; `None` where the file could not be loaded.
-    images: KVec<Option<Firmware>>,
+    /// The images of the table, in table order, or why the file could not be loaded.
+    images: KVec<Result<Firmware>>,
     #[pin]
     session: SpinLockIrq<Session>,
 }
 
 impl SaharaClient {
-    /// Returns the loaded image `id`.
-    fn image(&self, id: u32) -> Option<&Firmware> {
-        let index = AIC100_IMAGES.iter().position(|image| image.id == id)?;
-        self.images.get(index)?.as_ref()
+    /// Returns the loaded image `id`, or why it is not loaded.
+    ///
+    /// # Errors
+    ///
+    /// The error of the firmware loader for the file of image `id`; [`EINVAL`] if `id` is not in
+    /// the image table.
+    fn image(&self, id: u32) -> Result<&Firmware> {
+        let index = AIC100_IMAGES
+            .iter()
+            .position(|image| image.id == id)
+            .ok_or(EINVAL)?;
+        match self.images.get(index) {
+            Some(Ok(fw)) => Ok(fw),
+            Some(Err(e)) => Err(*e),
+            None => Err(EINVAL),
+        }
     }
 
     /// Prepares `reply` in a free transmit buffer, to be queued into `out`.
@@ -166,18 +203,21 @@ impl SaharaClient {
         match action {
             Action::Send(reply) => self.send(session, reply, out),
             Action::Read(req) => match self.image(req.image) {
-                None => {
-                    let reason = session.proto.load_failed(req.image);
+                Err(e) => {
+                    session.proto.load_failed(req.image);
                     dev_err!(
                         dev.as_ref(),
-                        "image {} ({:?}) unavailable: {:?}\n",
+                        "firmware file {} (image {}) not loaded ({:?}): the card stops in its \
+                         boot loader; install the Cloud AI 100 firmware under {} and reload \
+                         qaic_rs\n",
+                        req.path.to_str().unwrap_or("?"),
                         req.image,
-                        req.path,
-                        reason
+                        e,
+                        FIRMWARE_DIR
                     );
                     self.send(session, Reply::Reset, out)
                 }
-                Some(fw) => match sahara::read_range(fw.data().len(), req.offset, req.len) {
+                Ok(fw) => match sahara::read_range(fw.data().len(), req.offset, req.len) {
                     Ok(range) => self.send_image(session, fw.data(), range, out),
                     Err(reason) => {
                         dev_err!(dev.as_ref(), "refusing a read: {:?}\n", reason);
@@ -191,12 +231,7 @@ impl SaharaClient {
                 reply,
             } => {
                 if status != 0 {
-                    dev_err!(
-                        dev.as_ref(),
-                        "card failed image {}: status {}\n",
-                        image,
-                        status
-                    );
+                    self.report_failed_image(dev, image, status);
                 }
                 match reply {
                     Some(reply) => self.send(session, reply, out),
@@ -208,6 +243,36 @@ impl SaharaClient {
                 self.send(session, Reply::Reset, out)
             }
             Action::Nothing => Ok(()),
+        }
+    }
+}
+
+impl SaharaClient {
+    /// Logs that the card ended image `image` with error `status`.
+    fn report_failed_image(&self, dev: &mhi::Device<Bound>, image: u32, status: u32) {
+        let path = sahara::aic100_image_path(image)
+            .and_then(|p| p.to_str().ok())
+            .unwrap_or("?");
+        if self.image(image).is_err() {
+            // Its file is missing, which was logged when the card asked for it.
+            dev_err!(
+                dev.as_ref(),
+                "card gave up image {} ({}), status {}\n",
+                image,
+                path,
+                status
+            );
+        } else {
+            dev_err!(
+                dev.as_ref(),
+                "card rejected {} (image {}), status {}: the file is damaged or not from the \
+                 card's firmware release; reinstall the Cloud AI 100 firmware under {} and \
+                 reload qaic_rs\n",
+                path,
+                image,
+                status,
+                FIRMWARE_DIR
+            );
         }
     }
 }
@@ -251,7 +316,7 @@ impl mhi::Driver for SaharaDriver {
             let mut images = KVec::with_capacity(AIC100_IMAGES.len(), GFP_KERNEL)?;
             for image in &AIC100_IMAGES {
                 images.push(
-                    Firmware::request_nowarn(image.path, dev.as_ref()).ok(),
+                    Firmware::request_nowarn(image.path, dev.as_ref()),
                     GFP_KERNEL,
                 )?;
             }

@@ -177,6 +177,7 @@ impl mhi::ControllerOps for QaicMhi<'_> {
 pub(crate) fn power_up(mhi: &QaicMhiRegistration<'_>, pdev: &pci::Device<Bound>) -> Result {
     const RESET_WAIT_S: u32 = 25;
 
+    crate::boot::check_sbl(pdev.as_ref(), AIC100_SBL);
     match mhi.power_up() {
         Err(e) if e == EIO && mhi.exec_env() == ExecEnv::Sbl => {
             dev_info!(pdev, "card left in its boot loader, resetting it\n");

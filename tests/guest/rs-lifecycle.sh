@@ -23,15 +23,18 @@
 #   enable count.
 # firmware (1 card, --control; the bench's firmware dir lacks sbl.bin and fw4.bin, both are in
 #   /qaic/spare/)
-#   nosbl-*   no SBL image: the power-up fails with a message naming sbl.bin, the card stays in
-#             PBL, rmmod is clean
-#   noimg-*   SBL restored, fw4.bin missing: the card asks for image 4, qaic_rs logs
-#             "image 4 (...fw4.bin...) unavailable", the card halts in SBL, no mission mode
+#   nosbl-*   no SBL image: qaic_rs warns, naming sbl.bin, the firmware directory and the remedy
+#             (reload); the power-up fails (MHI core message), the card stays in PBL, rmmod is
+#             clean
+#   noimg-*   SBL restored, fw4.bin missing: the card asks for image 4, qaic_rs logs the file, the
+#             loader's error, the firmware directory and the remedy, the card halts in SBL, no
+#             mission mode
 #   sblerr-*  SYS_ERR injected while the card sits in SBL: reported, the MHI core reboots the card
 #             (it halts at image 4 again); with fw4.bin restored a second SYS_ERR brings it to
 #             mission mode; rmmod clean
 #   badimg-*  card reset to PBL, fw6.bin corrupted (one payload byte): the card rejects the image
-#             (Sahara END_OF_IMAGE status 6), qaic_rs logs it, no mission mode, rmmod clean
+#             (Sahara END_OF_IMAGE status 6), qaic_rs logs the file, the status and the remedy, no
+#             mission mode, rmmod clean
 #   sblreset-* fw6.bin restored, the card still halted in SBL: insmod resets it and boots it to
 #             mission mode
 # syserr (1 card, --control; the emulator is told to enter SYS_ERR as it starts loading Sahara
@@ -457,7 +460,9 @@ mode_firmware() {
 	pci_mark
 	if load_module qaic_rs; then
 		pass nosbl-insmod
-		check nosbl-message wait_for 30 logged 'sbl\.bin'
+		check nosbl-message wait_for 30 logged \
+			"qaic_rs $bdf: firmware file qcom/aic100/sbl\.bin not loaded \(ENOENT\).* install the Cloud AI 100 firmware under $FW/ and reload qaic_rs\$"
+		check nosbl-mhi-load-fails wait_for 30 logged 'mhi mhi[0-9]+: Error loading firmware: -2'
 		sleep 1
 		info "kernel log: $(dmesg_since | grep -E 'qaic|mhi|firmware|sbl' | tr '\n' '|')"
 		check nosbl-no-mission sh -c "! ls /sys/bus/mhi/devices/ | grep -q _QAIC_RS_CONTROL"
@@ -474,7 +479,9 @@ mode_firmware() {
 	dmesg_mark
 	pci_mark
 	check noimg-insmod load_module qaic_rs || return 1
-	check noimg-message wait_for 60 logged "_QAIC_RS_SAHARA: image 4 \(.*fw4\.bin.*\) unavailable"
+	noimg_msg="_QAIC_RS_SAHARA: firmware file qcom/aic100/fw4\.bin \(image 4\) not loaded \(ENOENT\): the card stops in its boot loader; install the Cloud AI 100 firmware under $FW/ and reload qaic_rs\$"
+	check noimg-message wait_for 60 logged "$noimg_msg"
+	check noimg-gave-up wait_for 10 logged "_QAIC_RS_SAHARA: card gave up image 4 \(qcom/aic100/fw4\.bin\), status [0-9]+\$"
 	sleep 1
 	dmesg_since | grep -E 'qaic_rs|mhi'
 	check noimg-no-mission sh -c "! ls /sys/bus/mhi/devices/ | grep -q _QAIC_RS_CONTROL"
@@ -484,7 +491,7 @@ mode_firmware() {
 	dmesg_mark
 	check sblerr-inject emu_ctl 0 sys-err
 	check sblerr-reported wait_for 30 logged "$bdf: card reported a system error"
-	check sblerr-reboots-to-sbl wait_for 60 logged "_QAIC_RS_SAHARA: image 4 \(.*fw4\.bin.*\) unavailable"
+	check sblerr-reboots-to-sbl wait_for 60 logged "$noimg_msg"
 	# fw4.bin back, SYS_ERR again: this time the boot completes
 	cp /qaic/spare/fw4.bin "$FW/"
 	sleep 1
@@ -504,7 +511,8 @@ mode_firmware() {
 	dmesg_mark
 	pci_mark
 	check badimg-insmod load_module qaic_rs || return 1
-	check badimg-reported wait_for 60 logged "_QAIC_RS_SAHARA: card failed image 6: status 6"
+	check badimg-reported wait_for 60 logged \
+		"_QAIC_RS_SAHARA: card rejected qcom/aic100/fw6\.bin \(image 6\), status 6: the file is damaged or not from the card's firmware release; reinstall the Cloud AI 100 firmware under $FW/ and reload qaic_rs\$"
 	sleep 1
 	dmesg_since | grep -E 'qaic_rs|mhi'
 	check badimg-no-mission sh -c "! ls /sys/bus/mhi/devices/ | grep -q _QAIC_RS_CONTROL"
