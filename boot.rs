@@ -19,7 +19,10 @@ use kernel::{
         Bound,
         Core, //
     },
-    firmware::Firmware,
+    firmware::{
+        self,
+        Firmware, //
+    },
     mhi::{
         self,
         Buffer,
@@ -60,6 +63,35 @@ pub(crate) fn check_sbl(dev: &device::Device<Bound>, path: &CStr) {
             e,
             FIRMWARE_DIR
         );
+    }
+}
+
+/// The `firmware=` entries of the module information: every file the driver may ask for, the SBL
+/// first, then the images of the Sahara table, so that `modinfo` and the tools that build an
+/// initramfs know them. Built at compile time from the tables the driver loads from, for
+/// [`kernel::module_firmware!`].
+pub(crate) struct FirmwareModInfo<const N: usize>;
+
+impl<const N: usize> FirmwareModInfo<N> {
+    /// Returns the entries, for `kernel::module_firmware!`.
+    pub(crate) const fn create(module_name: &'static CStr) -> firmware::ModInfoBuilder<N> {
+        let mut builder = firmware::ModInfoBuilder::new(module_name)
+            .new_entry()
+            .push(path_str(crate::mhi::AIC100_SBL));
+        let mut i = 0;
+        while i < AIC100_IMAGES.len() {
+            builder = builder.new_entry().push(path_str(AIC100_IMAGES[i].path));
+            i += 1;
+        }
+        builder
+    }
+}
+
+/// Returns a firmware path as text, at compile time; a path that is not UTF-8 fails the build.
+const fn path_str(path: &'static CStr) -> &'static str {
+    match path.to_str() {
+        Ok(s) => s,
+        Err(_) => kernel::build_error!("a firmware path is not UTF-8"),
     }
 }
 

@@ -121,19 +121,6 @@ module! {
     authors: ["The qaic-rs developers"],
     description: "Qualcomm Cloud AI 100 accelerator driver (Rust)",
     license: "GPL",
-    // The SBL (mhi.rs) and the images of the Sahara table (sahara.rs); 05-kernel-style checks
-    // that this list and the tables agree.
-    firmware: [
-        "qcom/aic100/sbl.bin",
-        "qcom/aic100/fw1.bin",
-        "qcom/aic100/fw2.bin",
-        "qcom/aic100/fw4.bin",
-        "qcom/aic100/fw5.bin",
-        "qcom/aic100/fw6.bin",
-        "qcom/aic100/fw8.bin",
-        "qcom/aic100/fw9.bin",
-        "qcom/aic100/fw10.bin",
-    ],
     params: {
         mhi_timeout_ms: u32 {
             default: 2000,
@@ -153,6 +140,11 @@ module! {
         },
     },
 }
+
+// The firmware files, for modinfo: built from the SBL of mhi.rs and the image table of sahara.rs,
+// so the list cannot drift from what the driver asks for (05-kernel-style compares modinfo with
+// the tables).
+kernel::module_firmware!(boot::FirmwareModInfo);
 
 /// The `mhi_timeout_ms` module parameter.
 fn mhi_timeout_ms() -> u32 {
