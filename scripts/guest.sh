@@ -24,6 +24,10 @@
 #       --control         give every emulator a control socket <run>/emuN.ctl (--control) and
 #                         relay the guest's `emu_ctl CARD COMMAND` to it (answer back over the
 #                         serial line; see tests/guest/lib.sh); all commands land in ctl.log
+#       --hotplug         native PCIe hotplug on the cards' root ports (QEMU's ACPI hotplug of
+#                         bridges off) so that the guest can power a slot off and on; with
+#                         --control the guest's `host_ctl unplug|plug|present CARD` reach QEMU
+#                         (device_del / device_add over QMP, <run>/qmp.sock; see lib.sh)
 #       --hook CMD        host-side command run (bash -c) once QEMU is up, killed at the end;
 #                         env GUEST_RUN_DIR, GUEST_CARDS; a non-zero exit fails the run
 #   -c, --cmdline ARGS    extra kernel command line
@@ -47,7 +51,7 @@
 # Every run gets a temp dir $QAIC_CACHE/runs/NAME.XXXXXX; at the end $QAIC_CACHE/runs/NAME points
 # to it and the previous run of that name is removed. It holds: guest.log (serial console,
 # verbatim), serial.log (same with host timestamps since QEMU start), qemu.log (QEMU stderr),
-# emuN.log, ctl.log (--control), dmesg.log (the guest's kernel log), ktap-*.log (ktap_dump
+# emuN.log, ctl.log (--control; also the host_ctl commands), qmp.sock (QMP, every run), dmesg.log (the guest's kernel log), ktap-*.log (ktap_dump
 # blocks), result
 # (verdict, counts and timings as KEY=VALUE), cmdline (what was run), initramfs.list.
 #
@@ -335,7 +339,7 @@ g_timestamper() {
 }
 
 g_qemu_cmd() {
-	local accel=$1 i dev bus machine cpu append
+	local accel=$1 i machine cpu append
 	machine=q35,accel=$accel,memory-backend=mem
 	cpu=max
 	if [[ $accel == kvm ]]; then
@@ -349,19 +353,26 @@ g_qemu_cmd() {
 	G_QEMU_CMD=(qemu-system-x86_64 -machine "$machine" -cpu "$cpu" -smp "$G_SMP" -m "${G_MEM}M"
 		-object "memory-backend-memfd,id=mem,size=${G_MEM}M,share=on"
 		-kernel "$G_RUN/bzImage" -initrd "$G_RUN/initramfs.cpio.gz" -append "$append"
-		-nodefaults -no-reboot -display none -monitor none -serial stdio)
+		-nodefaults -no-reboot -display none -monitor none -serial stdio
+		-qmp "unix:$G_RUN/qmp.sock,server=on,wait=off")
 	((G_IOMMU)) && G_QEMU_CMD+=(-device "intel-iommu,intremap=on,caching-mode=on")
+	# q35 hot-plugs devices behind root ports through ACPI by default; --hotplug gives the ports
+	# their native PCIe hotplug controller (slot power control, presence detect) instead
+	((G_HOTPLUG)) && G_QEMU_CMD+=(-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off)
 	for ((i = 0; i < G_CARDS; i++)); do
-		bus=
-		if ((G_ROOT_PORT)); then
+		((G_ROOT_PORT)) &&
 			G_QEMU_CMD+=(-device "pcie-root-port,id=rp$i,bus=pcie.0,chassis=$((i + 1)),slot=$((i + 1))")
-			bus="\"bus\":\"rp$i\","
-		fi
-		dev="{\"driver\":\"vfio-user-pci\",\"id\":\"aic$i\",$bus\"x-msg-timeout\":60000,"
-		dev+="\"socket\":{\"type\":\"unix\",\"path\":\"$G_RUN/emu$i.sock\"}}"
-		G_QEMU_CMD+=(-device "$dev")
+		G_QEMU_CMD+=(-device "$(g_card_json "$i")")
 	done
 	G_QEMU_CMD+=("${G_QEMU_ARGS[@]}")
+}
+
+# g_card_json I: the QEMU device (JSON) of card I; also what `host_ctl plug` hands to device_add
+g_card_json() {
+	local bus=
+	((G_ROOT_PORT)) && bus="\"bus\":\"rp$1\","
+	printf '{"driver":"vfio-user-pci","id":"aic%d",%s"x-msg-timeout":60000,' "$1" "$bus"
+	printf '"socket":{"type":"unix","path":"%s"}}' "$G_RUN/emu$1.sock"
 }
 
 # Inside a private mount namespace: make /dev, /proc, /sys and the runs dir visible in the
@@ -386,11 +397,22 @@ g_ctl_send() {
 }
 
 # g_ctl_relay: forward new "QAIC-CTL: CARD COMMAND" lines of the guest to the emulators and write
-# each answer back to the guest's serial input as "QAIC-CTL-ANSWER: ..."
+# each answer back to the guest's serial input as "QAIC-CTL-ANSWER: ..."; "QAIC-HOST: VERB CARD
+# [ARG]" lines (host_ctl) go to g_host_cmd, answered the same way
 g_ctl_relay() {
 	local line card cmd ans
 	while IFS= read -r line; do
 		((++G_CTL_SEEN))
+		if [[ $line =~ ^QAIC-HOST:\ ([a-z]+)\ ([0-9]+)\ ?(.*)$ ]]; then
+			cmd="${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
+			printf '[%s] host <- %s\n' "$(g_since "$G_T0")" "$cmd" >>"$G_RUN/ctl.log"
+			# shellcheck disable=SC2086  # VERB CARD [ARG]
+			g_host_cmd $cmd
+			ans=$G_HOST_ANS
+			printf '[%s] host -> %s\n' "$(g_since "$G_T0")" "$ans" >>"$G_RUN/ctl.log"
+			printf 'QAIC-CTL-ANSWER: %s\n' "$ans" >&"$G_SERIAL_IN"
+			continue
+		fi
 		[[ $line =~ ^QAIC-CTL:\ ([0-9]+)\ (.*)$ ]] || continue
 		card=${BASH_REMATCH[1]}
 		cmd=${BASH_REMATCH[2]}
@@ -403,6 +425,124 @@ g_ctl_relay() {
 			"$(g_since "$G_T0")" "$card" "$ans" >>"$G_RUN/ctl.log"
 		printf 'QAIC-CTL-ANSWER: %s\n' "$ans" >&"$G_SERIAL_IN"
 	done < <(tail -n "+$((G_CTL_SEEN + 1))" "$G_RUN/guest.log" 2>/dev/null)
+}
+
+# g_start_emu I: start the emulator of card I in the background (G_EMUS[I]); its log is
+# <run>/emuI.log (appended to when a card is plugged again)
+g_start_emu() {
+	local i=$1 a
+	a=(serve --socket "$G_RUN/emu$i.sock")
+	[[ -n $G_EMU_LOG ]] && a+=(--log "$G_EMU_LOG")
+	((G_CONTROL)) && a+=(--control "$G_RUN/emu$i.ctl")
+	a+=("${G_EMU_ARGS[@]}")
+	echo "emu$i: $AIC100_EMU ${a[*]}" >>"$G_RUN/cmdline"
+	setpriv --pdeathsig KILL -- "$AIC100_EMU" "${a[@]}" </dev/null >>"$G_RUN/emu$i.log" 2>&1 &
+	G_EMUS[i]=$!
+}
+
+# g_wait_emu I: wait up to 5 s for the socket of emulator I; on failure show its log's end
+g_wait_emu() {
+	local i=$1 n
+	for ((n = 0; n < 100; n++)); do
+		[[ -S $G_RUN/emu$i.sock ]] && return 0
+		g_alive "${G_EMUS[i]}" || break
+		sleep 0.05
+	done
+	[[ -S $G_RUN/emu$i.sock ]] && return 0
+	tail -n 5 "$G_RUN/emu$i.log" >&2
+	return 1
+}
+
+# g_qmp COMMAND-JSON [TIMEOUT]: one QMP command on a fresh connection to <run>/qmp.sock; prints
+# the reply line ({"return": ...} or {"error": ...}) and before it the events QEMU sent meanwhile,
+# one "event: {...}" line each; non-zero when there is no reply
+g_qmp() {
+	perl -MIO::Socket::UNIX -e '
+		my ($path, $cmd, $tmo) = @ARGV;
+		my $s = IO::Socket::UNIX->new(Peer => $path) or do { print "error: QMP connect: $!\n"; exit 1 };
+		local $SIG{ALRM} = sub { print "error: no QMP reply in $tmo s\n"; exit 1 };
+		alarm $tmo;
+		my $l = <$s>;                                  # the greeting
+		print $s "{\"execute\":\"qmp_capabilities\"}\n";
+		while (defined($l = <$s>)) { last if $l =~ /"return"|"error"/; print "event: $l"; }
+		print $s "$cmd\n";
+		while (defined($l = <$s>)) {
+			if ($l =~ /^\{"timestamp"|"event"/) { print "event: $l"; next }
+			print $l; exit 0;
+		}
+		print "error: QMP connection closed\n"; exit 1;' "$G_RUN/qmp.sock" "$1" "${2:-10}"
+}
+
+# g_card_present I: QEMU still has the device of card I
+g_card_present() {
+	g_qmp "{\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine/peripheral/aic$1\",\"property\":\"type\"}}" |
+		grep -q '"return"'
+}
+
+# g_host_cmd VERB CARD [ARG]: a guest's `host_ctl` (tests/guest/lib.sh); the one-line answer goes
+# to G_HOST_ANS (runs in the bench's shell: it updates G_EMUS and G_UNPLUGGED)
+#   unplug CARD [WAIT_S]  QMP device_del of card CARD (unless QEMU has already dropped it, e.g.
+#                         after the guest powered its slot off), then wait up to WAIT_S (default
+#                         0: do not wait) for the device to be gone; its emulator may then exit
+#   plug CARD             a new emulator on the card's socket, then device_add of the card as
+#                         it was at start (the guest powers the slot on and rescans)
+#   present CARD          "ok present" or "ok absent" (QEMU's view)
+g_host_cmd() {
+	local verb=$1 card=$2 arg=${3:-0} r t0 n
+	if ! [[ $card =~ ^[0-9]+$ ]] || ((card >= G_CARDS)); then
+		G_HOST_ANS="error: no card $card"
+		return
+	fi
+	((G_ROOT_PORT)) || { G_HOST_ANS="error: the cards are on pcie.0 (--no-root-port): no hotplug"; return; }
+	t0=$EPOCHREALTIME
+	case $verb in
+	present)
+		if g_card_present "$card"; then G_HOST_ANS="ok present"; else G_HOST_ANS="ok absent"; fi
+		;;
+	unplug)
+		[[ $arg =~ ^[0-9]+$ ]] || { G_HOST_ANS="error: unplug CARD [WAIT_S]"; return; }
+		# from now on the emulator may exit without that being a bench error
+		G_UNPLUGGED[card]=1
+		if g_card_present "$card"; then
+			r=$(g_qmp "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"aic$card\"}}" | tail -n 1)
+			[[ $r == *'"return"'* ]] || { G_HOST_ANS="error: device_del: $r"; return; }
+		fi
+		for ((n = 0; n < arg * 10; n++)); do
+			g_card_present "$card" || break
+			sleep 0.1
+		done
+		if g_card_present "$card"; then
+			((arg)) && { G_HOST_ANS="error: aic$card still present after $arg s"; return; }
+			G_HOST_ANS="ok requested"
+			return
+		fi
+		# the emulator sees QEMU hang up and exits
+		for ((n = 0; n < 50; n++)); do g_alive "${G_EMUS[card]}" || break; sleep 0.1; done
+		if g_alive "${G_EMUS[card]}"; then
+			G_HOST_ANS="ok gone after $(g_since "$t0") s; the emulator is still running"
+		else
+			wait "${G_EMUS[card]}" 2>/dev/null
+			r=$?
+			# its last words: where the card was (EE, MHI state) when QEMU hung up
+			G_HOST_ANS="ok gone after $(g_since "$t0") s; emulator exited with status $r; $(
+				sed -n 's/^aic100-emu: connection closed; \(EE [0-9]* MHI state [0-9]*\).*/\1/p' \
+					"$G_RUN/emu$card.log" | tail -n 1)"
+		fi
+		;;
+	plug)
+		g_card_present "$card" && { G_HOST_ANS="error: aic$card is present"; return; }
+		g_stop "${G_EMUS[card]}"
+		rm -f "$G_RUN/emu$card.sock"
+		printf -- '--- plugged again at %s s (host_ctl plug) ---\n' "$(g_since "$G_T0")" >>"$G_RUN/emu$card.log"
+		g_start_emu "$card"
+		g_wait_emu "$card" || { G_HOST_ANS="error: the new emulator did not start"; return; }
+		r=$(g_qmp "{\"execute\":\"device_add\",\"arguments\":$(g_card_json "$card")}" 30 | tail -n 1)
+		[[ $r == *'"return"'* ]] || { G_HOST_ANS="error: device_add: $r"; return; }
+		G_UNPLUGGED[card]=0
+		G_HOST_ANS="ok plugged after $(g_since "$t0") s"
+		;;
+	*) G_HOST_ANS="error: unknown host command $verb (unplug, plug, present)" ;;
+	esac
 }
 
 g_finish_logs() {
@@ -418,8 +558,10 @@ guest_main() {
 	set -uo pipefail
 	local G_SCRIPT='' G_ARGS='' G_CARDS=0 G_IOMMU=0 G_ROOT_PORT=1 G_CMDLINE='' G_TIMEOUT=300
 	local G_MEM=512 G_SMP=2 G_KERNEL=$KBUILD/arch/x86/boot/bzImage G_NAME='' G_VERBOSE=0
-	local G_FW='' G_NO_FW=0 G_EMU_LOG='' G_CONTROL=0 G_HOOK_CMD=''
+	local G_FW='' G_NO_FW=0 G_EMU_LOG='' G_CONTROL=0 G_HOOK_CMD='' G_HOTPLUG=0
 	local -a G_MODULES=() G_FILES=() G_EMU_ARGS=() G_QEMU_ARGS=() G_EMUS=() G_QEMU_CMD=()
+	local -a G_UNPLUGGED=()
+	local G_HOST_ANS=''
 	local G_RUN G_ROOT G_KREL G_QEMU='' G_TS='' G_HOOK='' G_T_INITRAMFS=0 G_EMU_BUILT=''
 	local G_SERIAL_IN='' G_CTL_SEEN=0 G_T0
 	while (($#)); do
@@ -437,6 +579,7 @@ guest_main() {
 		--emu-arg=*) G_EMU_ARGS+=("${1#--emu-arg=}") ;;
 		--emu-log) G_EMU_LOG=${2:?}; shift ;;
 		--control) G_CONTROL=1 ;;
+		--hotplug) G_HOTPLUG=1 ;;
 		--hook) G_HOOK_CMD=${2:?}; shift ;;
 		-c | --cmdline) G_CMDLINE=${2?}; shift ;;
 		-q | --qemu-arg) G_QEMU_ARGS+=("${2:?}"); shift ;;
@@ -514,29 +657,13 @@ guest_main() {
 	((G_VERBOSE)) && log "initramfs built in $G_T_INITRAMFS s: $G_RUN/initramfs.cpio.gz"
 
 	# Emulators first: QEMU connects once, at device realize, and never reconnects.
-	local i a rc=0 reason='' qrc='' t0 t_init='' sock
+	local i rc=0 reason='' qrc='' t0 t_init=''
 	t0=$EPOCHREALTIME
 	for ((i = 0; i < G_CARDS; i++)); do
-		sock=$G_RUN/emu$i.sock
-		a=(serve --socket "$sock")
-		[[ -n $G_EMU_LOG ]] && a+=(--log "$G_EMU_LOG")
-		((G_CONTROL)) && a+=(--control "$G_RUN/emu$i.ctl")
-		a+=("${G_EMU_ARGS[@]}")
-		echo "emu$i: $AIC100_EMU ${a[*]}" >>"$G_RUN/cmdline"
-		setpriv --pdeathsig KILL -- "$AIC100_EMU" "${a[@]}" </dev/null >"$G_RUN/emu$i.log" 2>&1 &
-		G_EMUS+=($!)
+		g_start_emu "$i"
 	done
 	for ((i = 0; i < G_CARDS; i++)); do
-		local n
-		for ((n = 0; n < 100; n++)); do
-			[[ -S $G_RUN/emu$i.sock ]] && break
-			g_alive "${G_EMUS[i]}" || break
-			sleep 0.05
-		done
-		if [[ ! -S $G_RUN/emu$i.sock ]]; then
-			tail -n 5 "$G_RUN/emu$i.log" >&2
-			g_die "emulator $i did not create its socket (log: $G_RUN/emu$i.log)"
-		fi
+		g_wait_emu "$i" || g_die "emulator $i did not create its socket (log: $G_RUN/emu$i.log)"
 	done
 
 	g_qemu_cmd "$(qemu_accel)"
@@ -573,7 +700,8 @@ guest_main() {
 	local deadline=$((SECONDS + G_TIMEOUT))
 	while g_alive "$G_QEMU"; do
 		for ((i = 0; i < G_CARDS; i++)); do
-			if ! g_alive "${G_EMUS[i]}"; then
+			# (after a `host_ctl unplug`, QEMU hangs up and the emulator exits: expected)
+			if ! g_alive "${G_EMUS[i]}" && ! ((${G_UNPLUGGED[i]:-0})); then
 				reason="emulator $i exited while the guest was running"
 				break 2
 			fi

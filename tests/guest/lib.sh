@@ -162,11 +162,17 @@ ktap_dump() {
 emu_ctl() {
 	_c=$1
 	shift
+	qaic_ask 15 "QAIC-CTL: $_c $*"
+}
+
+# qaic_ask SECONDS LINE: write LINE (a request the bench relays) to the serial console, read the
+# bench's "QAIC-CTL-ANSWER: ..." within SECONDS; prints the answer, succeeds when it is "ok..."
+qaic_ask() {
 	stty -F /dev/ttyS0 -echo 2>/dev/null
-	echo "QAIC-CTL: $_c $*" >/dev/ttyS0
+	echo "$2" >/dev/ttyS0
 	# shellcheck disable=SC3045  # busybox ash has read -t
-	if ! IFS= read -r -t 15 _a </dev/ttyS0; then
-		echo "error: no answer from the host in 15 s (was the bench run with --control?)"
+	if ! IFS= read -r -t "$1" _a </dev/ttyS0; then
+		echo "error: no answer from the host in $1 s (was the bench run with --control?)"
 		return 1
 	fi
 	_a=$(printf %s "${_a#QAIC-CTL-ANSWER: }" | tr -d "\r")
@@ -177,7 +183,72 @@ emu_ctl() {
 	esac
 }
 
+# host_ctl VERB CARD [ARG]: ask the bench (scripts/guest.sh, needs --control) to act on QEMU:
+#   unplug CARD [WAIT_S]  QMP device_del of the card (skipped when QEMU has already dropped it),
+#                         then wait up to WAIT_S s until QEMU no longer has it ("ok gone ...");
+#                         without WAIT_S: "ok requested" (QEMU waits for the guest: with
+#                         --hotplug, slot_power off below completes the removal)
+#   plug CARD             a fresh emulator and QMP device_add of the card (then slot_power on
+#                         and a PCI rescan make the guest find it)
+#   present CARD          "ok present" / "ok absent"
+# Prints the answer, succeeds when it starts with "ok".
+host_ctl() {
+	qaic_ask $((20 + ${3:-0})) "QAIC-HOST: $*"
+}
+
 # ---- PCI / accel ----------------------------------------------------------------------------
+
+# pci_cfg_read DEV OFFSET SIZE: config space bytes of a sysfs PCI device, little endian, as a
+# decimal number (SIZE 1, 2 or 4)
+pci_cfg_read() {
+	_v=0
+	_sh=0
+	for _b in $(od -An -t u1 -j "$2" -N "$3" "$1/config"); do
+		_v=$((_v | (_b << _sh)))
+		_sh=$((_sh + 8))
+	done
+	echo "$_v"
+}
+
+# pci_cfg_write16 DEV OFFSET VALUE: one 16-bit config write (a single 2-byte write() at an even
+# offset, which the kernel turns into one word access)
+pci_cfg_write16() {
+	# shellcheck disable=SC2059  # the format is the two bytes as octal escapes
+	printf "$(printf '\\%03o\\%03o' $(($3 & 255)) $((($3 >> 8) & 255)))" |
+		dd of="$1/config" bs=2 seek=$(($2 / 2)) count=1 conv=notrunc 2>/dev/null
+}
+
+# pcie_cap DEV: offset of the PCI Express capability in DEV's config space; non-zero if none
+pcie_cap() {
+	_p=$(pci_cfg_read "$1" 52 1)
+	while [ "$_p" -ne 0 ]; do
+		[ "$(pci_cfg_read "$1" "$_p" 1)" = 16 ] && echo "$_p" && return 0
+		_p=$(pci_cfg_read "$1" $((_p + 1)) 1)
+	done
+	return 1
+}
+
+# slot_power PORT on|off: switch the slot of a PCIe port (root or downstream, sysfs path) on or
+# off with its Slot Control register (power controller and power indicator), as the kernel's
+# PCIe hotplug driver does around a removal; the guest kernel here has none. QEMU detaches the
+# device when its slot is powered off (with or without a pending device_del).
+slot_power() {
+	_cap=$(pcie_cap "$1") || return 1
+	_ctl=$(pci_cfg_read "$1" $((_cap + 24)) 2)
+	# power controller control: bit 10 (1 = off); power indicator: bits 9:8 (01 on, 11 off)
+	case $2 in
+	off) _ctl=$(((_ctl & ~0x700) | 0x700)) ;;
+	on) _ctl=$(((_ctl & ~0x700) | 0x100)) ;;
+	*) return 1 ;;
+	esac
+	pci_cfg_write16 "$1" $((_cap + 24)) "$_ctl"
+}
+
+# pci_port_of DEV: the sysfs path of the PCI bridge (port) DEV sits behind
+pci_port_of() {
+	_r=$(readlink -f "$1")
+	dirname "$_r"
+}
 
 # aic_devices: sysfs paths of the PCI functions with vendor 0x17cb (Qualcomm)
 aic_devices() {
