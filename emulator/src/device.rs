@@ -109,6 +109,10 @@ pub struct Faults {
     pub fail_bhi: bool,
     /// Enter SYS_ERR when Sahara starts loading this image (then forget it).
     pub sys_err_at_image: Option<u32>,
+    /// Stop answering Sahara when it starts loading this image (then forget it).
+    pub stall_at_image: Option<u32>,
+    /// Sahara stalled (`stall_at_image`): host packets are dropped until the next reset.
+    pub sahara_stalled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -505,6 +509,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
         self.bhi = BhiRegs::default();
         self.forget_rings();
         self.sahara = self.reference_loader();
+        self.faults.sahara_stalled = false;
         self.control.reset();
         self.work.clear();
         self.timed.clear();
@@ -1066,6 +1071,7 @@ impl<D: Dma, I: Irq> Device<D, I> {
             return;
         }
         self.sahara = self.reference_loader();
+        self.faults.sahara_stalled = false;
         if self.ee == ee::AMSS {
             self.ssr_abort();
             self.control.reset();
@@ -1439,9 +1445,19 @@ impl<D: Dma, I: Irq> Device<D, I> {
 
     fn ul_message(&mut self, n: usize, msg: Vec<u8>) {
         match (self.ee, n) {
+            (ee::SBL, ch::SAHARA_UL) if self.faults.sahara_stalled => {
+                debug!(target: "sahara", "stalled: {} byte host packet dropped", msg.len());
+            }
             (ee::SBL, ch::SAHARA_UL) => {
                 let acts = self.sahara.on_host_packet(&msg);
                 self.sahara_actions(acts);
+                if let Some(id) = self.faults.stall_at_image {
+                    if self.sahara.loading() == Some(id) {
+                        self.faults.stall_at_image = None;
+                        self.faults.sahara_stalled = true;
+                        warn!(target: "fault", "Sahara stalled as image {id} starts loading");
+                    }
+                }
                 if let Some(id) = self.faults.sys_err_at_image {
                     if self.sahara.loading() == Some(id) {
                         self.faults.sys_err_at_image = None;

@@ -17,6 +17,7 @@
 //! | `bootlog-status` | the boot log of the last SBL boot: messages, bytes, CRC-32 |
 //! | `sys-err` | enter MHI SYS_ERR and interrupt the host |
 //! | `sys-err-at-image ID` | enter SYS_ERR when the SBL starts loading Sahara image ID (once) |
+//! | `stall-at-image ID` | the SBL stops answering when it starts loading Sahara image ID (once; until a reset) |
 //! | `surprise-remove` | the device disappears: all-ones reads, no DMA, no MSI |
 //! | `status` | one line with EE, MHI state and counters |
 //! | `log AREAS` | change the enabled log areas |
@@ -53,6 +54,8 @@ pub enum Command {
     SysErr,
     /// Enter SYS_ERR when Sahara starts loading this image.
     SysErrAtImage(u32),
+    /// Stop answering Sahara when it starts loading this image.
+    StallAtImage(u32),
     /// Surprise removal.
     SurpriseRemove,
     /// Report status.
@@ -90,6 +93,10 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "sys-err-at-image" => {
             let id = arg.ok_or("sys-err-at-image needs an image id")?;
             Command::SysErrAtImage(id.parse().map_err(|_| format!("bad image id '{id}'"))?)
+        }
+        "stall-at-image" => {
+            let id = arg.ok_or("stall-at-image needs an image id")?;
+            Command::StallAtImage(id.parse().map_err(|_| format!("bad image id '{id}'"))?)
         }
         "ras" => {
             let ty = match arg {
@@ -206,6 +213,10 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             dev.faults.sys_err_at_image = Some(id);
             format!("ok SYS_ERR when image {id} starts loading")
         }
+        Command::StallAtImage(id) => {
+            dev.faults.stall_at_image = Some(id);
+            format!("ok Sahara stalls when image {id} starts loading")
+        }
         Command::SurpriseRemove => {
             dev.surprise_remove();
             "ok device removed".into()
@@ -232,7 +243,7 @@ pub fn apply<D: Dma, I: Irq>(dev: &mut Device<D, I>, c: Command) -> String {
             }
             Err(e) => format!("error {e}"),
         },
-        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | ras-bad magic|version|type|len|errtype [SOURCE] | ssr DBC [dump|nodump] [STEP_MS] | ssr-status | timesync-status | bootlog-status | sys-err | sys-err-at-image ID | surprise-remove | status | log AREAS | help".into(),
+        Command::Help => "ok commands: delay-response MS | drop-next-response [N] | garble-next-response [N] | fail-next-bhi | ras ce|ue|uenf [SOURCE] | ras-bad magic|version|type|len|errtype [SOURCE] | ssr DBC [dump|nodump] [STEP_MS] | ssr-status | timesync-status | bootlog-status | sys-err | sys-err-at-image ID | stall-at-image ID | surprise-remove | status | log AREAS | help".into(),
     }
 }
 
@@ -247,6 +258,9 @@ mod tests {
         assert_eq!(parse("garble-next-response 3"), Ok(Command::GarbleNext(3)));
         assert_eq!(parse(" sys-err "), Ok(Command::SysErr));
         assert_eq!(parse("sys-err-at-image 4"), Ok(Command::SysErrAtImage(4)));
+        assert_eq!(parse("stall-at-image 5"), Ok(Command::StallAtImage(5)));
+        assert!(parse("stall-at-image").is_err());
+        assert!(parse("stall-at-image x").is_err());
         assert!(parse("sys-err-at-image").is_err());
         assert_eq!(parse("surprise-remove"), Ok(Command::SurpriseRemove));
         assert!(parse("delay-response").is_err());

@@ -240,6 +240,23 @@ fn sahara_boot_halts_when_the_host_lacks_an_image() {
 }
 
 #[test]
+fn sahara_stalls_at_the_chosen_image_until_a_reset() {
+    let mut h = Host::new();
+    h.dev.faults.stall_at_image = Some(4);
+    h.boot_to_sbl();
+    let ids = h.serve_sahara(&|id| Some(firmware::generated_image(id)));
+    // image 4 was asked for, its data is never answered
+    assert_eq!(ids, vec![1, 2, 4]);
+    h.poll_events();
+    assert_eq!(h.ee(), 1, "stays in SBL");
+    assert!(h.dev.faults.sahara_stalled);
+    assert_eq!(h.dev.faults.stall_at_image, None, "once");
+    // a SoC reset boots normally again
+    h.dev.soc_reset();
+    assert!(!h.dev.faults.sahara_stalled);
+}
+
+#[test]
 fn sahara_boot_halts_on_a_corrupted_image() {
     let mut h = Host::new();
     h.boot_to_sbl();
