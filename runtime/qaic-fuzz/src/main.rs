@@ -11,6 +11,7 @@ mod fuzz;
 mod isolation;
 mod rng;
 mod sys;
+mod unplug;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -74,6 +75,10 @@ enum Cmd {
         #[arg(short, long, default_value = "/dev/accel/accel0")]
         device: String,
     },
+    /// A workload that runs while the card is unplugged: which calls fail with
+    /// which errno, the mapped buffer objects stay safe, everything closes
+    /// (tests/guest/hotunplug.sh).
+    Unplug(unplug::Args),
     /// As another user, opening a node that user may not open fails with EACCES.
     IsolationDenied {
         /// Accel node.
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Fuzz(a) => fuzz_main(a),
+        Cmd::Unplug(a) => unplug::run(&a),
         Cmd::Isolation { device, uid, gid } => {
             let rep = isolation::owner(&device, uid.map(|u| (u, gid)));
             finish(&rep)
