@@ -94,7 +94,7 @@ check autoload-conf-accel-node test -c /dev/accel/accel0
 
 # ---- permissions: the udev rule -------------------------------------------------------------
 
-# rule_keys: the rule lines of $RULES, one per line, comments and blank lines dropped
+# rule_lines: the rule lines of $RULES, one per line, comments and blank lines dropped
 rule_lines() { grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$RULES"; }
 
 # one_of VALUE PATTERNS: VALUE matches one of the |-separated shell glob PATTERNS
