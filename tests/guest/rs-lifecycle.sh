@@ -36,7 +36,7 @@
 #             (Sahara END_OF_IMAGE status 6), qaic_rs logs the file, the status and the remedy, no
 #             mission mode, rmmod clean
 #   sblreset-* fw6.bin restored, the card still halted in SBL: insmod resets it and boots it to
-#             mission mode
+#             mission mode, with none of the firmware messages
 # syserr (1 card, --control; the emulator is told to enter SYS_ERR as it starts loading Sahara
 #   image 1: sys-err-at-image)
 #   boot-syserr-*  the SYS_ERR during the boot is reported, the MHI core reboots the card through
@@ -449,6 +449,11 @@ mode_cycles() {
 
 # ---- firmware -----------------------------------------------------------------------------
 
+# no_firmware_message: none of qaic_rs's firmware messages since the last dmesg_mark
+no_firmware_message() {
+	! dmesg_since | grep -E 'firmware file .* not loaded|card (rejected|gave up) '
+}
+
 mode_firmware() {
 	d=$(aic_devices | head -n 1)
 	bdf=${d##*/}
@@ -526,6 +531,8 @@ mode_firmware() {
 	check sblreset-insmod load_module qaic_rs || return 1
 	check sblreset-logged wait_for 30 logged "$bdf: card left in its boot loader, resetting it"
 	check sblreset-mission wait_for 90 rs_mission "$d"
+	# with every file in place, none of the firmware messages
+	check sblreset-no-firmware-message no_firmware_message
 	unloaded sblreset qaic_rs "$d"
 	all_gone fw-all-gone
 }
