@@ -94,7 +94,8 @@ build() {
 	local kver release pkgver t0=$SECONDS
 	kver=$(make -s -C "$KD_SRC" kernelversion)
 	release=$kver$LOCALVERSION   # checked against include/config/kernel.release after the build
-	pkgver="$kver-1+qaicrs.g$DRIVER_COMMIT"
+	# monotonic with the history of this repository (apt upgrades, never sees a downgrade)
+	pkgver="$kver-1+qaicrs$(git -C "$REPO" rev-list --count HEAD).g$DRIVER_COMMIT"
 	log "make bindeb-pkg: $release, package version $pkgver, $JOBS jobs at nice $KDEB_NICE" \
 		"(cold: see Documentation/operator.rst; log: $KDEB/build.log)"
 	rm -f "$KDEB"/*.deb "$KDEB"/*.buildinfo "$KDEB"/*.changes
