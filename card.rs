@@ -30,6 +30,13 @@ use kernel::{
     },
     sync::{
         aref::ARef,
+        atomic::{
+            ordering::{
+                Acquire,
+                Release, //
+            },
+            Atomic,
+        },
         Arc,
         Mutex,
         SpinLockIrq, //
@@ -265,6 +272,9 @@ pub(crate) struct Card {
     pub(crate) bootlog: SpinLockIrq<KVec<u8>>,
     #[pin]
     announced: Mutex<Announced>,
+    /// The PCI device is being unbound (removed, or the driver unloaded): calls woken by the
+    /// removal fail with `ENODEV`.
+    gone: Atomic<bool>,
 }
 
 impl Card {
@@ -289,6 +299,7 @@ impl Card {
                     accel: None,
                     told: [DbcState::Idle; NUM_DBC],
                 }),
+                gone: Atomic::new(false),
             }))
         })
     }
@@ -299,6 +310,25 @@ impl Card {
         create_state_files(accel)?;
         self.announced.lock().accel = Some(accel.into());
         Ok(())
+    }
+
+    /// The PCI device is going away (hot unplug, unbind, module unload), with user space
+    /// possibly still in `WAIT_BO`: every queued buffer object completes now and its waiter
+    /// fails with `ENODEV`, instead of holding up the teardown (which waits for the ioctls in
+    /// progress) until its timeout, since a removed card answers nothing. The channels stay
+    /// assigned and their queues allocated: a card still present may write its response rings
+    /// until it is powered down, after which the control channel's unbind releases them. Call
+    /// after the control link is down, so that nothing is queued any more.
+    pub(crate) fn removed(&self) {
+        self.gone.store(true, Release);
+        for chan in self.chans.iter() {
+            chan.cut_short();
+        }
+    }
+
+    /// Whether the PCI device is going away; see [`Card::removed`].
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.load(Acquire)
     }
 
     /// The card is being unregistered: no more uevents.

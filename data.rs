@@ -189,6 +189,16 @@ impl Chan {
         }
     }
 
+    /// The card is going away: queued buffer objects complete (their waiters find the card
+    /// gone); attachments stay until the channel is released.
+    pub(crate) fn cut_short(&self) {
+        let pending = core::mem::take(&mut self.sub.lock().pending);
+        for (_, bo) in pending.iter() {
+            bo.state.lock().queued = false;
+            bo.done.notify_all();
+        }
+    }
+
     /// Consumes the card's responses: every buffer object whose slices are all answered
     /// completes. Returns whether there was any.
     ///
@@ -631,6 +641,10 @@ pub(crate) fn wait_bo(
                 }
             }
         }
+    }
+    // The card went away meanwhile.
+    if card.is_gone() {
+        return Err(ENODEV);
     }
     // The channel was released meanwhile (deactivated, the user went away, the card reset), or
     // its workload crashed (SSR), which says more.

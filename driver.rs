@@ -217,10 +217,12 @@ impl pci::Driver for QaicDriver {
                 "not "
             }
         );
-        // Requests waiting for the card fail now (EIO) rather than hold up the teardown, which
-        // first waits for the ioctls in progress, for their timeout.
+        // Requests waiting for the card fail now (MANAGE with EIO, WAIT_BO with ENODEV) rather
+        // than hold up the teardown, which first waits for the ioctls in progress, for their
+        // timeout: a card that was surprise-removed answers nothing.
         let card: &Card = &this.card;
         card.link.down();
+        card.removed();
         card.unregistered();
     }
 }
