@@ -11,8 +11,8 @@
 #    $QAIC_CACHE/kbuild-debug, from the same work tree; cold about 30 min, see testing.rst);
 # 2. runs the steps, selected for qaic_rs: 20-smoke, 40-runtime (guest part on qaic_rs only),
 #    52-c-datapath (rs-datapath-* only), 55-emu-tools (qaic_rs only), 60-rs-boot,
-#    65-rs-lifecycle (its coexist case also loads the C qaic), 45-fuzz and 70-lifecycle (qaic_rs
-#    only; these two were added after the last measured run). Their own verdicts count as in
+#    65-rs-lifecycle (its coexist case also loads the C qaic), 45-fuzz, 70-lifecycle and
+#    75-hotunplug (qaic_rs only; these three were added after the last measured run). Their own verdicts count as in
 #    make check. Every guest ends with the epilogue below: a kmemleak scan (two passes, after
 #    the 5 s minimum age) whose report is kept as <run>/kmemleak.log, and the taint flags;
 # 3. scans every run's console and kernel log (guest.log) for splats (SPLAT_RE) and records one
@@ -50,7 +50,7 @@ export QAIC_GUEST_EPILOGUE=$QAIC_CACHE/debug-epilogue.sh
 export QAIC_GUEST_CMDLINE="no5lvl kunit.filter_glob=qaic_rs*"
 # the qaic_rs half of the steps that compare both drivers
 export RUNTIME_GUEST_MODULES=qaic_rs C_DATAPATH_MODULES=qaic_rs FUZZ_MODULES=qaic_rs
-export LIFECYCLE_DRIVERS=qaic_rs
+export LIFECYCLE_DRIVERS=qaic_rs HOTUNPLUG_DRIVERS=qaic_rs
 
 # Kernel log lines that start a splat. Each alternative is one detector of the debug config:
 SPLAT_RE='(^|[^A-Za-z])BUG:|WARNING:|KASAN:|UBSAN:|Oops|general protection fault|Kernel panic|kernel BUG at'
@@ -266,7 +266,7 @@ kunit_builtin() {
 }
 
 for step in 00-kunit-builtin 20-smoke 40-runtime 45-fuzz 52-c-datapath 55-emu-tools 60-rs-boot \
-	65-rs-lifecycle 70-lifecycle; do
+	65-rs-lifecycle 70-lifecycle 75-hotunplug; do
 	if (($#)); then
 		sel=0
 		for pat in "$@"; do [[ $step == *"$pat"* ]] && sel=1; done
