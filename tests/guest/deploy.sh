@@ -52,12 +52,12 @@ online() {
 
 # announce: the card's "add" uevent again (what the kernel sent at boot, before there was a helper)
 announce() {
-	echo /qaic/uevent-helper >/sys/kernel/uevent_helper &&
+	uevent_listen /qaic/uevent-helper &&
 		echo add >"$d/uevent"
 }
 
 unload_all() {
-	echo >/sys/kernel/uevent_helper
+	uevent_stop
 	for _m in qaic_rs qaic; do
 		loaded "$_m" && rmmod "$_m"
 	done
@@ -89,7 +89,7 @@ check autoload-conf-online wait_for 90 online "$d"
 check autoload-conf-uevent-again announce
 sleep 2
 check autoload-conf-no-qaic sh -c '! grep -q "^qaic " /proc/modules'
-echo >/sys/kernel/uevent_helper
+uevent_stop
 check autoload-conf-accel-node test -c /dev/accel/accel0
 
 # ---- permissions: the udev rule -------------------------------------------------------------

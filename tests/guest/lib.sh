@@ -111,6 +111,36 @@ check_kernel_clean() {
 	pass "$1"
 }
 
+# ---- uevents --------------------------------------------------------------------------------
+
+# uevent_listen PROGRAM: from now on PROGRAM runs for every kernel uevent, the event's variables
+# (ACTION, DEVPATH, MODALIAS, ...) in its environment. Through the kernel's uevent helper where
+# there is one (CONFIG_UEVENT_HELPER: the test kernel, whose guest has no networking), else
+# through busybox's netlink listener (the packaged kernel, like Debian's, has no helper but has
+# netlink); returns once the listener's socket is bound.
+uevent_listen() {
+	uevent_stop
+	if [ -e /sys/kernel/uevent_helper ]; then
+		echo "$1" >/sys/kernel/uevent_helper
+		return
+	fi
+	busybox uevent "$1" </dev/null >/dev/null 2>&1 &
+	QAIC_UEVENT_PID=$!
+	# /proc/net/netlink: protocol 15 is NETLINK_KOBJECT_UEVENT, the port id is the pid
+	wait_for 5 sh -c "awk '\$2 == 15 && \$3 == $QAIC_UEVENT_PID { f = 1 } END { exit !f }' /proc/net/netlink"
+}
+
+# uevent_stop: PROGRAM of uevent_listen runs no more
+uevent_stop() {
+	if [ -n "${QAIC_UEVENT_PID:-}" ]; then
+		kill "$QAIC_UEVENT_PID" 2>/dev/null
+		wait "$QAIC_UEVENT_PID" 2>/dev/null
+		QAIC_UEVENT_PID=
+	fi
+	[ -e /sys/kernel/uevent_helper ] && echo >/sys/kernel/uevent_helper
+	return 0
+}
+
 # ---- KUnit ----------------------------------------------------------------------------------
 
 # kunit_suites: names of the KUnit suites the kernel knows now (built-in + loaded modules)
@@ -123,6 +153,7 @@ kunit_suites() {
 # before the SBL channel clients (boot log, boot timesync) bind, and their messages are lost.
 # 20-smoke runs the suites; boot-time behaviour is tested without them.
 kunit_skip_module_suites() {
+	[ -e /sys/module/kunit/parameters/filter_glob ] || return 0   # a kernel without KUnit
 	echo 'qaic_rs_no_suite.*' >/sys/module/kunit/parameters/filter_glob
 }
 

@@ -213,13 +213,13 @@ watch_state() {
 }
 
 # wait_pid PID SECONDS: wait for a background job with a bound; prints nothing, returns its status
-# uevents_start: from now on the kernel's uevents are appended to /tmp/uevents by a helper
-# program (ACTION DEVPATH DBC_ID DBC_STATE; the guest has no netlink, CONFIG_UEVENT_HELPER)
+# uevents_start: from now on the kernel's uevents are appended to /tmp/uevents
+# (ACTION DEVPATH DBC_ID DBC_STATE)
 uevents_start() {
 	: >/tmp/uevents
 	printf '#!/bin/sh\necho "$ACTION $DEVPATH $DBC_ID $DBC_STATE" >>/tmp/uevents\n' >/tmp/uevent-log
 	chmod +x /tmp/uevent-log
-	echo /tmp/uevent-log >/sys/kernel/uevent_helper
+	uevent_listen /tmp/uevent-log
 }
 
 # uevent_states DBC: the DBC_STATE values of the accel node's change uevents for DBC, in order
