@@ -17,8 +17,9 @@
 //! reference); `manage` keeps one MANAGE (control protocol STATUS) in flight
 //! per thread, to be slowed down by the emulator's `delay-response`.
 //!
-//! Lines: `unplug: ...` informational, and one `UNPLUG-RESULT key=value ...`
-//! line the guest script checks. Exit status 0 when every worker ended with a
+//! Lines: `unplug: ...` informational, one `UNPLUG-RESULT key=value ...`
+//! line the guest script checks, printed before the files are closed, and
+//! `UNPLUG-CLOSED` once they are. Exit status 0 when every worker ended with a
 //! kernel error, no output mismatched and the mappings were safe; 1
 //! otherwise; 3 on a hang.
 
@@ -365,16 +366,11 @@ fn run_inner(a: &Args) -> qaic::Result<u8> {
         }
     }
 
-    // Close everything: objects (GEM_CLOSE fails with the card gone; munmap does not), the
-    // program (its DEACTIVATE fails), the file.
-    drop(spares);
-    drop(prog);
-    drop(dev);
     let mmaps_ok = kept == "ok" && writable == "ok";
     println!(
         "UNPLUG-RESULT ok={total_ok} workers={} failed={} errors={} mismatches={mismatches} \
          create_bo={create} mmap_bo={mmap} manage={manage} execute={execute} mmap_kept={kept} \
-         mmap_write={writable} closed=1",
+         mmap_write={writable}",
         outs.len(),
         failed.len(),
         if errs.is_empty() {
@@ -383,6 +379,13 @@ fn run_inner(a: &Args) -> qaic::Result<u8> {
             errs.join(",")
         },
     );
+
+    // Close everything: objects (GEM_CLOSE fails with the card gone; munmap does not), the
+    // program (its DEACTIVATE fails), the file. The line after says it returned.
+    drop(spares);
+    drop(prog);
+    drop(dev);
+    println!("UNPLUG-CLOSED at {}", uptime());
     Ok(if all_failed && mismatches == 0 && mmaps_ok {
         0
     } else {
