@@ -317,8 +317,9 @@ impl Card {
     /// fails with `ENODEV`, instead of holding up the teardown (which waits for the ioctls in
     /// progress) until its timeout, since a removed card answers nothing. The channels stay
     /// assigned and their queues allocated: a card still present may write its response rings
-    /// until it is powered down, after which the control channel's unbind releases them. Call
-    /// after the control link is down, so that nothing is queued any more.
+    /// until it is powered down, after which the control channel's unbind releases them.
+    /// Submissions look at the flag under the channel's submission lock, which is taken here
+    /// after the flag is set: nothing is queued after this.
     pub(crate) fn removed(&self) {
         self.gone.store(true, Release);
         for chan in self.chans.iter() {

@@ -501,6 +501,11 @@ fn submit(
     let bar = reg.dbc;
 
     let mut sub = chan.sub.lock();
+    // Checked under the submission lock, which `Card::removed` takes after setting the flag:
+    // nothing is queued on a channel after its queued objects were completed for a removal.
+    if card.is_gone() {
+        return Err(ENODEV);
+    }
     let ring = Ring::new(active.n)?;
     let head = bar.try_read32(base + REQ_HEAD)?;
     let tail = bar.try_read32(base + REQ_TAIL)?;
