@@ -12,9 +12,10 @@
 # 2. runs the steps, selected for qaic_rs: 20-smoke, 40-runtime (guest part on qaic_rs only),
 #    52-c-datapath (rs-datapath-* only), 55-emu-tools (qaic_rs only), 60-rs-boot,
 #    65-rs-lifecycle (its coexist case also loads the C qaic), 45-fuzz, 70-lifecycle and
-#    75-hotunplug (qaic_rs only; these three were added after the last measured run). Their own verdicts count as in
-#    make check. Every guest ends with the epilogue below: a kmemleak scan (two passes, after
-#    the 5 s minimum age) whose report is kept as <run>/kmemleak.log, and the taint flags;
+#    75-hotunplug (qaic_rs only; these three were added after the last measured run). Their
+#    own verdicts count as in make check. Every guest ends with the epilogue below: a kmemleak
+#    scan (two passes, after the 5 s minimum age) whose report is kept as <run>/kmemleak.log,
+#    and the taint flags;
 # 3. scans every run's console and kernel log (guest.log) for splats (SPLAT_RE) and records one
 #    verdict per run, "<run>: no kernel splats"; the offending blocks go to <run>/splats.log and
 #    are summarised with the module they point at (qaic_rs, qaic, other). Also per run: the
