@@ -245,7 +245,11 @@ workload() {
 	esac
 	[ "$(field hang "$hu_res")" = 1 ] && fail "$hu_n-no-hang" "a worker never returned" || pass "$hu_n-no-hang"
 	hu_errs=$(field errors "$hu_res")
-	info "RESULT $QAIC_DRIVER $hu_n errors=$hu_errs create_bo=$(field create_bo "$hu_res") mmap_bo=$(field mmap_bo "$hu_res") manage=$(field manage "$hu_res") execute=$(field execute "$hu_res") mmap_kept=$(field mmap_kept "$hu_res") mmap_write=$(field mmap_write "$hu_res")"
+	hu_sum=
+	for hu_k in create_bo mmap_bo manage execute mmap_kept mmap_write; do
+		hu_sum="$hu_sum $hu_k=$(field $hu_k "$hu_res")"
+	done
+	info "RESULT $QAIC_DRIVER $hu_n errors=$hu_errs$hu_sum"
 	all_in "$hu_errs" "$hu_exp" && [ -n "$hu_errs" ] && pass "$hu_n-errnos" ||
 		fail "$hu_n-errnos" "'$hu_errs', expected from '$hu_exp'"
 	hu_bad=
