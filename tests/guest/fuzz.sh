@@ -97,7 +97,11 @@ check after-fuzz-qaic-run ran
 
 # 4. clean unload and kernel log
 check rmmod rmmod "$mod"
-extra='INFO: task .* blocked for more than|scheduling while atomic|possible circular locking|possible recursive locking|inconsistent lock state|lockdep|hung_task'
+# lockdep's and the hung-task detector's report headlines (not the bare word: a lockdep kernel
+# says "RCU lockdep checking is enabled" at every boot)
+extra='INFO: task .* blocked for more than|scheduling while atomic|possible circular locking'
+extra="$extra|possible recursive locking|inconsistent lock state|bad unlock balance|held lock freed"
+extra="$extra|lock held when returning|suspicious RCU usage|detected stalls? on CPU"
 if dmesg | grep -E "$extra" >/tmp/kextra; then
 	fail kernel-no-lockdep-or-hang "$(head -n 3 /tmp/kextra | tr '\n' '|')"
 else
