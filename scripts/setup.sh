@@ -154,6 +154,13 @@ step_chroot() {
 				--no-install-recommends -t trixie-backports qemu-system-x86 >/dev/null
 		fi
 	fi
+	# udevadm verify and systemd-sysusers (systemd 257) for 80-deploy's checks of deploy/
+	if [[ ! -x $CHROOT/usr/bin/udevadm ]]; then
+		log "installing udev into $CHROOT (udevadm verify for 80-deploy)"
+		chroot "$CHROOT" apt-get -q update >/dev/null
+		chroot "$CHROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends udev >/dev/null
+	fi
 	chroot "$CHROOT" qemu-system-x86_64 --version | head -1
 }
 
