@@ -107,7 +107,15 @@ EOF
 # lines after it, to the end of the trace; blocks are separated by "@@@ <headline>" lines.
 # Lines of the guest bench (QAIC-...) and the kmemleak report block are not kernel log lines.
 splat_blocks() {
+	# Two passes: the kernel log dump first (QAIC-DMESG-BEGIN..END: whole reports), then the
+	# console, for what the dump lacks (a panic after it). On the console the test script's lines
+	# interleave with a report and would cut it short; a headline seen in the dump is skipped
+	# there with its trace.
 	awk -v re="$SPLAT_RE" '
+		FNR == 1 { pass++; indump = 0; skip = 0; n = 0 }
+		/^QAIC-DMESG-BEGIN/ { indump = 1; n = 0; next }
+		/^QAIC-DMESG-END/   { indump = 0; n = 0; next }
+		(pass == 1) != indump { next }
 		/^QAIC-KMEMLEAK-BEGIN/ { skip = 1; next }
 		/^QAIC-KMEMLEAK-END/   { skip = 0; next }
 		skip || /^QAIC-/ { n = 0; next }
@@ -123,7 +131,7 @@ splat_blocks() {
 			if (seen[line]++) next        # console and dmesg dump show the same line
 			print "@@@ " line; n = 150
 			if (body ~ /^kmemleak: /) n = 0      # one line; the report is in kmemleak.log
-		}' "$1"
+		}' "$1" "$1"
 }
 
 # attribute BLOCK DIR: the module a splat points at (the "Modules linked in:" list names every

@@ -267,14 +267,28 @@ if want ssr ssr; then
 	uevents_start
 	watch_state "$da" /tmp/states &
 	pw=$!
+	# the watcher has read the state before the SSR (it records each value it reads first)
+	wait_for 10 test -s /tmp/states
 	check ssr-inject emu_ctl 0 ssr "$da" "$mode" 300
 	wait_pid "$pw" 70
 	wrc=$?
 	states=$(tr '\n' ' ' </tmp/states)
 	info "DBC $da states: $states"
-	# 5 (AFTER_POWER_UP) is replaced by 0 right after the answer: seen or not
+	# Polling reads what the file says when the watcher runs: the states in their order, from 1
+	# to 0, but a loaded guest may not run it during a short one (2, 3: one was missed on the
+	# debug kernel) and 5 (AFTER_POWER_UP) lasts only until the host's answer. The uevents below
+	# are the check of every transition.
 	case "$states" in
 	"1 2 3 4 0 " | "1 2 3 4 5 0 ") pass ssr-dbc-states ;;
+	"1 "*"0 ")
+		if echo "$states" | awk '{ for (i = 2; i <= NF; i++) if (rank[$i] <= rank[$(i - 1)]) exit 1 }
+			BEGIN { rank[1] = 1; rank[2] = 2; rank[3] = 3; rank[4] = 4; rank[5] = 5; rank[0] = 6 }'; then
+			info "DBC $da: the watcher missed some states: $states"
+			pass ssr-dbc-states
+		else
+			fail ssr-dbc-states "DBC $da went through '$states' (out of order)"
+		fi
+		;;
 	*) fail ssr-dbc-states "DBC $da went through '$states' (watcher status $wrc)" ;;
 	esac
 	# the uevents of the accel node for that channel: every state but 5 (which lasts only

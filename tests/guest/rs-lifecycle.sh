@@ -109,18 +109,6 @@ soc_reset() {
 	devmem $((_bar0 + 0xb0)) 32 1 && wait_for 5 emu_ee "$2" 0
 }
 
-# busy_wait_exists PATH: spin (no sleep) until PATH exists, for at most ~20 s; for windows
-# shorter than wait_for's 0.1 s step
-busy_wait_exists() {
-	_end=$(($(cut -d. -f1 /proc/uptime) + 20))
-	_k=0
-	while [ ! -e "$1" ]; do
-		_k=$((_k + 1))
-		if [ $((_k % 1000)) = 0 ] && [ "$(cut -d. -f1 /proc/uptime)" -ge "$_end" ]; then
-			return 1
-		fi
-	done
-}
 
 # cross_bound: print every MHI channel device bound across the module boundary: a *_QAIC_RS_*
 # device bound to a driver that is not qaic_rs's, or another device bound to a qaic_rs driver
@@ -566,9 +554,13 @@ mode_syserr() {
 	check rmmod-early-reset soc_reset "$d" 0
 	dmesg_mark
 	pci_mark
+	# the SBL stops answering as it starts loading image 2 (until the next reset): the removal
+	# meets the boot in the Sahara transfer however long insmod takes to return (the SBL stage
+	# lasts ~50 ms on the test kernel, and may be over before insmod returns on a slow one)
+	check rmmod-early-stall emu_ctl 0 stall-at-image 2
 	check rmmod-early-insmod load_module qaic_rs || return 1
-	# busy-poll: the SBL stage lasts ~50 ms, far less than wait_for's 0.1 s step
-	check rmmod-early-in-sbl busy_wait_exists "/sys/bus/mhi/devices/$(mhi_of "$d")_QAIC_RS_SAHARA"
+	check rmmod-early-in-sbl wait_for 60 test -e "/sys/bus/mhi/devices/$(mhi_of "$d")_QAIC_RS_SAHARA"
+	check rmmod-early-emu-sbl wait_for 10 emu_ee 0 1
 	unloaded rmmod-early qaic_rs "$d"
 	dmesg_since | grep -E 'qaic_rs|mhi'
 
