@@ -37,11 +37,8 @@ for v in "$n" "$reqs"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || die "-n and -r take positive numbers"
 done
 
-target=x86_64-unknown-linux-gnu
-bin=$QAIC_CACHE/target-runtime/$target/release/qaic
-CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime RUSTFLAGS='-C target-feature=+crt-static' \
-	cargo build -q --locked --release --target "$target" --manifest-path "$REPO/runtime/Cargo.toml" \
-	-p qaic-cli || die "cannot build the qaic CLI"
+bin=$RUNTIME_BIN/qaic
+runtime_static_build -p qaic-cli || die "cannot build the qaic CLI"
 
 log "data-path benchmark: $n repetitions per driver, $reqs requests, ${params/-/interrupts}," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg)"

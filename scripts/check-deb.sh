@@ -49,18 +49,7 @@ for step in "$here"/check.d/*.sh; do
 		for pat in "$@"; do [[ $name == *"$pat"* ]] && sel=1; done
 		((sel)) || continue
 	fi
-	log "=== $name (packaged kernel)"
-	before=$(wc -l <"$RESULTS/counts")
-	ts=$SECONDS
-	"$step" 2>&1 | tee "$RESULTS/$name.log"
-	src=${PIPESTATUS[0]}
-	if ((src != 0)); then
-		rc=1
-		# a failing step that recorded no failure of its own counts as one failed test
-		awk -v b="$before" 'NR > b && $2 > 0 {f=1} END {exit !f}' "$RESULTS/counts" ||
-			record 0 1 "$name (exit status $src)"
-	fi
-	log "=== $name: exit $src after $((SECONDS - ts)) s"
+	run_check_step "$name" "$name (packaged kernel)" "$step" || rc=1
 done
 
 echo

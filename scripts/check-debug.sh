@@ -220,16 +220,8 @@ if ((SCAN_ONLY)); then
 else
 
 # clang for KASAN with Rust (the test kernel is built with GCC)
-need=()
-for p in "clang-$LLVM_VER" "lld-$LLVM_VER" "llvm-$LLVM_VER"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
-done
-if ((${#need[@]})); then
-	log "apt-get install ${need[*]} (clang for the KASAN build)"
-	apt-get update -q || die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" ||
-		die "cannot install ${need[*]}"
-fi
+apt_install_missing "clang-$LLVM_VER" "lld-$LLVM_VER" "llvm-$LLVM_VER" ||
+	die "cannot install clang $LLVM_VER for the KASAN build"
 
 rm -rf "$RESULTS" "$QAIC_RUNS"
 mkdir -p "$RESULTS" "$QAIC_RUNS"
@@ -289,24 +281,12 @@ for step in 00-kunit-builtin 20-smoke 40-runtime 45-fuzz 52-c-datapath 55-emu-to
 		rc=1
 		continue
 	fi
-	log "=== $step (debug kernel)"
-	before=$(wc -l <"$RESULTS/counts")
-	ts=$SECONDS
-	if [[ $step == 55-emu-tools ]]; then
-		emu_tools_rs 2>&1 | tee "$RESULTS/$step.log"
-	elif [[ $step == 00-kunit-builtin ]]; then
-		kunit_builtin 2>&1 | tee "$RESULTS/$step.log"
-	else
-		"$here/check.d/$step.sh" 2>&1 | tee "$RESULTS/$step.log"
-	fi
-	src=${PIPESTATUS[0]}
-	if ((src != 0)); then
-		rc=1
-		# a failing step that recorded no failure of its own counts as one failed test
-		awk -v b="$before" 'NR > b && $2 > 0 {f=1} END {exit !f}' "$RESULTS/counts" ||
-			record 0 1 "$step (exit status $src)"
-	fi
-	log "=== $step: exit $src after $((SECONDS - ts)) s"
+	case $step in
+	55-emu-tools) cmd=(emu_tools_rs) ;;
+	00-kunit-builtin) cmd=(kunit_builtin) ;;
+	*) cmd=("$here/check.d/$step.sh") ;;
+	esac
+	run_check_step "$step" "$step (debug kernel)" "${cmd[@]}" || rc=1
 done
 fi # SCAN_ONLY
 

@@ -30,21 +30,7 @@ for step in "$here"/check.d/*.sh; do
 		for pat in "$@"; do [[ $name == *"$pat"* ]] && sel=1; done
 		((sel)) || continue
 	fi
-	log "=== $name"
-	before=$(wc -l 2>/dev/null <"$RESULTS/counts" || echo 0)
-	ts=$SECONDS
-	"$step" 2>&1 | tee "$RESULTS/$name.log"
-	src=${PIPESTATUS[0]}
-	after=$(wc -l 2>/dev/null <"$RESULTS/counts" || echo 0)
-	if ((src != 0)); then
-		rc=1
-		# A failing step that recorded no failure of its own counts as one failed test.
-		if ! ((after > before)) ||
-			! awk -v b="$before" 'NR > b && $2 > 0 {f=1} END {exit !f}' "$RESULTS/counts"; then
-			record 0 1 "$name (exit status $src)"
-		fi
-	fi
-	log "=== $name: exit $src after $((SECONDS - ts)) s"
+	run_check_step "$name" "$name" "$step" || rc=1
 done
 
 echo

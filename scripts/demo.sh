@@ -46,12 +46,8 @@ fi
 
 # The runtime's qaic CLI, static for the busybox guest (as scripts/check.d/40-runtime.sh builds it)
 files=()
-target=x86_64-unknown-linux-gnu
-qaic_bin=$QAIC_CACHE/target-runtime/$target/release/qaic
-if CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime RUSTFLAGS='-C target-feature=+crt-static' \
-	cargo build -q --locked --release --target "$target" --manifest-path "$REPO/runtime/Cargo.toml" \
-	-p qaic-cli; then
-	files+=(--file "$qaic_bin:/bin/qaic")
+if runtime_static_build -p qaic-cli; then
+	files+=(--file "$RUNTIME_BIN/qaic:/bin/qaic")
 else
 	warn "the qaic CLI does not build: no inference in the guest"
 fi

@@ -39,7 +39,7 @@ test)
 debug)
 	KBUILD=$QAIC_CACHE/kbuild-debug
 	KCONFIGS=(qaic-qemu.config qaic-debug.config)
-	KMAKE_OPTS=(LLVM=-$LLVM_VER)                # KASAN with Rust needs clang
+	KMAKE_OPTS=("LLVM=-$LLVM_VER")              # KASAN with Rust needs clang
 	KBUILD_LOCK=$QAIC_CACHE/kbuild-debug.lock
 	;;
 deb)
@@ -61,6 +61,48 @@ RESULTS=${RESULTS:-$QAIC_CACHE/results}     # per-run test verdicts (see record_
 JOBS=${JOBS:-$(nproc)}
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+# run_check_step NAME TITLE CMD...: run one test step (make check, check-debug, check-deb): its
+# output to the terminal and to $RESULTS/NAME.log; a step that fails without recording a failure
+# of its own counts as one failed test. Returns the step's status.
+run_check_step() {
+	local name=$1 title=$2 before src ts=$SECONDS
+	shift 2
+	log "=== $title"
+	before=$(wc -l 2>/dev/null <"$RESULTS/counts" || echo 0)
+	"$@" 2>&1 | tee "$RESULTS/$name.log"
+	src=${PIPESTATUS[0]}
+	if ((src != 0)); then
+		awk -v b="$before" 'NR > b && $2 > 0 { f = 1 } END { exit !f }' "$RESULTS/counts" 2>/dev/null ||
+			record 0 1 "$name (exit status $src)"
+	fi
+	log "=== $name: exit $src after $((SECONDS - ts)) s"
+	return "$src"
+}
+
+# apt_install_missing PKG...: apt-get install those of the packages that are not installed
+apt_install_missing() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	log "apt-get install ${missing[*]}"
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The runtime's binaries for the busybox guests (qaic, qaic-fuzz), linked statically:
+# runtime_static_build [CARGO-BUILD-ARGS...] (e.g. -p qaic-cli, --example NAME; none: the
+# workspace's default members) builds into $RUNTIME_BIN; cargo's output goes to stderr, the
+# status is cargo's.
+RUNTIME_TRIPLE=x86_64-unknown-linux-gnu
+RUNTIME_BIN=$QAIC_CACHE/target-runtime/$RUNTIME_TRIPLE/release
+runtime_static_build() {
+	(cd "$REPO/runtime" && CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime \
+		RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --locked -j "$JOBS" --release \
+		--target "$RUNTIME_TRIPLE" "$@") >&2
+}
 log() { printf '\033[1m[%(%H:%M:%S)T] %s\033[0m\n' -1 "$*" >&2; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }

@@ -23,15 +23,7 @@ HOST_PKGS=(build-essential flex bison bc cpio kmod libelf-dev libssl-dev python3
 	qemu-system-x86)   # for kunit.py; the vfio-user guests use QEMU 11 from the chroot
 
 step_host() {
-	local missing=() p
-	for p in "${HOST_PKGS[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	if ((${#missing[@]})); then
-		log "apt-get install ${missing[*]}"
-		apt-get update -q
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-	fi
+	apt_install_missing "${HOST_PKGS[@]}"
 	command -v cargo >/dev/null || die "cargo not found: a rustup toolchain (rustc $RUSTC_VER) is expected"
 	local rv
 	rv=$(rustc --version | awk '{print $2}')
@@ -118,15 +110,7 @@ step_debconfig() {
 # the generated debian/control's build dependencies)
 DEB_PKGS=(dpkg-dev debhelper fakeroot libdw-dev)
 step_deb() {
-	local missing=() p
-	for p in "${DEB_PKGS[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	if ((${#missing[@]})); then
-		log "apt-get install ${missing[*]}"
-		apt-get update -q
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-	fi
+	apt_install_missing "${DEB_PKGS[@]}"
 	step_debconfig
 }
 

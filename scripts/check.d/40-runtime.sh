@@ -44,11 +44,10 @@ fi
 
 # The qaic binary for the busybox guest must link statically (see runtime/README.md).
 log "runtime: static qaic binary"
-target=x86_64-unknown-linux-gnu
-bin=$CARGO_TARGET_DIR/$target/release/qaic
+bin=$RUNTIME_BIN/qaic
 # static = no program interpreter and no NEEDED shared library (readelf comes with gcc's binutils)
 static_ok() { ! readelf -lW "$1" | grep -q 'program interpreter' && ! readelf -dW "$1" | grep -q '(NEEDED)'; }
-if RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release --target "$target" &&
+if runtime_static_build &&
 	static_ok "$bin" && "$bin" --version; then
 	command -v file >/dev/null && file "$bin"
 	record 1 0 "runtime static qaic binary"
@@ -71,11 +70,10 @@ for gmod in ${RUNTIME_GUEST_MODULES:-qaic qaic_rs}; do
 	elif [[ -f $ko && -f $REPO/emulator/Cargo.toml && -f $KBUILD/arch/x86/boot/bzImage ]]; then
 		log "runtime: smoke test in a guest ($gmod + emulated card)"
 		if ((!built)); then
-			RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release \
-				--target "$target" --example uapi-smoke --example uapi-errno --example uapi-diff || rc=1
+			runtime_static_build --example uapi-smoke --example uapi-errno --example uapi-diff || rc=1
 			built=1
 		fi
-		ex=$CARGO_TARGET_DIR/$target/release/examples
+		ex=$RUNTIME_BIN/examples
 		# shellcheck source=scripts/guest.sh
 		. "$REPO/scripts/guest.sh"
 		t="runtime guest ($gmod)"

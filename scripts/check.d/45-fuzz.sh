@@ -19,12 +19,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/guest.sh
 . "$here/guest.sh"
 
-export CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime
-target=x86_64-unknown-linux-gnu
-bin=$CARGO_TARGET_DIR/$target/release
+bin=$RUNTIME_BIN
 log "fuzz: static qaic-fuzz and qaic binaries"
-if ! (cd "$REPO/runtime" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" \
-	--release --target "$target" -p qaic-fuzz -p qaic-cli); then
+if ! runtime_static_build -p qaic-fuzz -p qaic-cli; then
 	record 0 1 "fuzz: static qaic-fuzz binary"
 	exit 1
 fi

@@ -18,14 +18,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/guest.sh
 . "$here/guest.sh"
 
-target=x86_64-unknown-linux-gnu
-bin=$QAIC_CACHE/target-runtime/$target/release/qaic
-if [[ ! -x $bin ]]; then
-	log "lifecycle: building the static qaic binary"
-	(cd "$REPO/runtime" && CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime \
-		RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release --target "$target") ||
-		{ record 0 1 "lifecycle: static qaic binary"; exit 1; }
-fi
+bin=$RUNTIME_BIN/qaic
+log "lifecycle: the static qaic binary"
+runtime_static_build -p qaic-cli || { record 0 1 "lifecycle: static qaic binary"; exit 1; }
 
 rc=0
 for drv in ${LIFECYCLE_DRIVERS:-qaic qaic_rs}; do

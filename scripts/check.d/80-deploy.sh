@@ -162,14 +162,9 @@ mi=$(modinfo -F firmware "$rs_ko" 2>/dev/null | sort -u)
 result $? "docs-firmware: operator.rst lists the files modinfo qaic_rs lists"
 
 # ---- the guest ------------------------------------------------------------------------------
-target=x86_64-unknown-linux-gnu
-bin=$QAIC_CACHE/target-runtime/$target/release/qaic
-if [[ ! -x $bin ]]; then
-	log "deploy: building the static qaic binary"
-	(cd "$REPO/runtime" && CARGO_TARGET_DIR=$QAIC_CACHE/target-runtime \
-		RUSTFLAGS='-C target-feature=+crt-static' cargo build --locked -j "$JOBS" --release --target "$target") ||
-		{ record 0 1 "deploy: static qaic binary"; exit 1; }
-fi
+bin=$RUNTIME_BIN/qaic
+log "deploy: the static qaic binary"
+runtime_static_build -p qaic-cli || { record 0 1 "deploy: static qaic binary"; exit 1; }
 name=deploy
 t="deploy (autoload, udev rule, group)"
 guest_run --name "$name" --cards 1 --module qaic_rs --module qaic --file "$bin:/bin/qaic" \
