@@ -52,11 +52,4 @@ for step in "$here"/check.d/*.sh; do
 	run_check_step "$name" "$name (packaged kernel)" "$step" || rc=1
 done
 
-echo
-echo "Results by check:"
-awk '{ printf "  %-70s %5d passed %5d failed\n", substr($0, index($0, $3)), $1, $2 }' "$RESULTS/counts"
-read -r passed failed < <(awk '{p += $1; f += $2} END {print p+0, f+0}' "$RESULTS/counts")
-((failed > 0)) && rc=1
-log "make check-deb took $((SECONDS - t0)) s (without setup)"
-echo "${passed:-0} passed, ${failed:-0} failed"
-exit "$rc"
+check_summary "make check-deb" "$t0" "$rc"

@@ -310,11 +310,4 @@ for link in "$QAIC_RUNS"/*; do
 done
 ((nsplat)) || echo "  none"
 
-echo
-echo "Results by check:"
-awk '{ printf "  %-70s %5d passed %5d failed\n", substr($0, index($0, $3)), $1, $2 }' "$RESULTS/counts"
-read -r passed failed < <(awk '{p += $1; f += $2} END {print p+0, f+0}' "$RESULTS/counts")
-((failed > 0)) && rc=1
-log "make check-debug took $((SECONDS - t0)) s (without setup)"
-echo "${passed:-0} passed, ${failed:-0} failed"
-exit "$rc"
+check_summary "make check-debug" "$t0" "$rc"

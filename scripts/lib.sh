@@ -62,6 +62,19 @@ JOBS=${JOBS:-$(nproc)}
 
 # ---- helpers ----------------------------------------------------------------------------------
 
+# check_summary WHAT T0 RC: the results of $RESULTS/counts by check, the time since T0 and the
+# closing "N passed, N failed" line; returns non-zero if RC is or anything failed
+check_summary() {
+	local passed failed
+	echo
+	echo "Results by check:"
+	awk '{ printf "  %-70s %5d passed %5d failed\n", substr($0, index($0, $3)), $1, $2 }' "$RESULTS/counts"
+	read -r passed failed < <(awk '{ p += $1; f += $2 } END { print p + 0, f + 0 }' "$RESULTS/counts")
+	log "$1 took $((SECONDS - $2)) s (without setup)"
+	echo "${passed:-0} passed, ${failed:-0} failed"
+	((failed == 0 && $3 == 0))
+}
+
 # run_check_step NAME TITLE CMD...: run one test step (make check, check-debug, check-deb): its
 # output to the terminal and to $RESULTS/NAME.log; a step that fails without recording a failure
 # of its own counts as one failed test. Returns the step's status.

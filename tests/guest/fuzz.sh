@@ -87,13 +87,7 @@ check "fuzz-$iterations" fuzz
 grep -a '^qaic-fuzz: seed' /tmp/fuzz.out | sed 's/^/FUZZ-SUMMARY: /'
 
 # 3. the card still runs a verified inference
-ran() {
-	qaic run -n 20 >/tmp/run.out 2>&1
-	_s=$?
-	cat /tmp/run.out
-	[ $_s = 0 ] && grep -q '^20 requests, 20 verified against the CPU reference, 0 mismatches' /tmp/run.out
-}
-check after-fuzz-qaic-run ran
+check after-fuzz-qaic-run qaic_run_verified
 
 # 4. clean unload and kernel log
 check rmmod rmmod "$mod"

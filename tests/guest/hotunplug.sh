@@ -101,13 +101,6 @@ online() {
 	return 1
 }
 
-fresh() {
-	qaic run -n 20 >/tmp/fresh.out 2>&1
-	hu_r=$?
-	tail -n 1 /tmp/fresh.out
-	[ $hu_r = 0 ] && grep -q '^20 requests, 20 verified against the CPU reference, 0 mismatches' /tmp/fresh.out
-}
-
 # in_set WORD SET: WORD is one of the blank-separated words of SET
 in_set() {
 	case " $2 " in *" $1 "*) return 0 ;; esac
@@ -145,7 +138,7 @@ replug() {
 	hu_t=$(now)
 	check "$1-online-again" wait_for 120 online || return 1
 	info "$1: ONLINE $(secs_since "$hu_t") s after the driver got the new card"
-	check "$1-fresh-workload" fresh
+	check "$1-fresh-workload" qaic_run_verified
 }
 
 # rmmod_ok NAME: the module unloads (users closed their files)

@@ -111,6 +111,16 @@ check_kernel_clean() {
 	pass "$1"
 }
 
+# qaic_run_verified [N]: a `qaic run` of N inferences (default 20) passes with every output
+# checked against the CPU reference; prints the end of its output
+qaic_run_verified() {
+	_n=${1:-20}
+	qaic run -n "$_n" >/tmp/qaic-run.out 2>&1
+	_s=$?
+	tail -n 3 /tmp/qaic-run.out
+	[ $_s = 0 ] && grep -q "^$_n requests, $_n verified against the CPU reference, 0 mismatches" /tmp/qaic-run.out
+}
+
 # ---- uevents --------------------------------------------------------------------------------
 
 # uevent_listen PROGRAM: from now on PROGRAM runs for every kernel uevent, the event's variables

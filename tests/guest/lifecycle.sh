@@ -82,14 +82,6 @@ online() {
 }
 check online wait_for 120 online || exit 1
 
-# fresh NAME: a new workload passes (20 inferences checked against the CPU reference)
-fresh() {
-	qaic run -n 20 >/tmp/fresh.out 2>&1
-	lc_r=$?
-	tail -n 3 /tmp/fresh.out
-	[ $lc_r = 0 ] && grep -q '^20 requests, 20 verified against the CPU reference, 0 mismatches' /tmp/fresh.out
-}
-
 # ---- boot log ---------------------------------------------------------------------------------
 
 # bootlog_matches: debugfs bootlog has the size and CRC-32 the emulator reports
@@ -349,7 +341,7 @@ if want ssr ssr; then
 			fail ssr-dump-present "no devcoredump of $bdf"
 		fi
 	fi
-	check ssr-fresh-workload fresh
+	check ssr-fresh-workload qaic_run_verified
 	check ssr-dbc-idle test "$(cat "$accel/dbc${da}_state")" = 0
 fi
 
@@ -373,7 +365,7 @@ reset_during_workload() {
 	[ "$lc_rc" != 0 ] && [ "$lc_rc" != 124 ] && pass "$lc_p-workload-fails" ||
 		fail "$lc_p-workload-fails" "exit status $lc_rc"
 	check "$lc_p-online-again" wait_for 120 online
-	check "$lc_p-fresh-workload" wait_for 60 fresh
+	check "$lc_p-fresh-workload" wait_for 60 qaic_run_verified
 }
 
 if want syserr syserr; then
@@ -391,7 +383,7 @@ if want ue ue; then
 	check ue-online-again wait_for 120 online
 	# the RAS files vanish while the card reboots; the counters live on in the device
 	check ue-counted wait_for 20 cnt_is ue_count 1
-	check ue-fresh-workload wait_for 60 fresh
+	check ue-fresh-workload wait_for 60 qaic_run_verified
 	check ue-counters-persist test "$(cnt ce_count) $(cnt ue_nonfatal_count)" = "$ce $nf"
 fi
 
