@@ -405,7 +405,8 @@ mode_cycles() {
 	if dmesg | grep -q 'KernelAddressSanitizer initialized'; then
 		# KASAN keeps freed memory in its quarantine (up to 1/32 of RAM, 16 MiB here) before
 		# MemFree sees it again: one sample says nothing; the trend below and kmemleak judge
-		info "mem-memfree-stable: not judged on a KASAN kernel (drop $((b_free - $1)) kB)"
+		# (no "KASAN" in the message: the kernel-log checks look for that word)
+		info "mem-memfree-stable: not judged with the address sanitizer (drop $((b_free - $1)) kB)"
 	else
 		mem_check mem-memfree-stable $((b_free - $1)) "$BOUND_MEMFREE_KB"
 	fi
