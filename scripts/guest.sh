@@ -61,7 +61,7 @@
 # As a library (`. scripts/guest.sh`): guest_run [options] (same as the command, in a subshell),
 # guest_dir NAME, guest_verdict DIR, guest_record DIR PREFIX, guest_kernel_problems DIR,
 # guest_qemu_errors DIR, guest_record_kernel_clean DIR TITLE, guest_record_qemu_clean DIR TITLE,
-# guest_ktap DIR NAME, guest_kernel_release BZIMAGE. See Documentation/testing.rst, "Guest bench".
+# guest_record_run DIR TITLE, guest_ktap DIR NAME, guest_kernel_release BZIMAGE. See Documentation/testing.rst, "Guest bench".
 
 GUEST_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
@@ -129,6 +129,18 @@ guest_record_kernel_clean() {
 		return 1
 	fi
 	record 1 0 "$2: guest kernel log clean"
+}
+
+# guest_record_run DIR TITLE: everything a finished run says, recorded: the guest's own checks,
+# a clean guest kernel log, no QEMU errors; non-zero if any of them failed or the guest's
+# verdict is not PASS
+guest_record_run() {
+	local bad=0
+	guest_record "$1" "$2"
+	guest_record_kernel_clean "$1" "$2" || bad=1
+	guest_record_qemu_clean "$1" "$2" || bad=1
+	[[ $(guest_verdict "$1") == PASS ]] || bad=1
+	((bad == 0))
 }
 
 # guest_record_qemu_clean DIR TITLE: record "TITLE: no QEMU/vfio-user errors"; on failure show

@@ -33,10 +33,7 @@ for drv in ${LIFECYCLE_DRIVERS:-qaic qaic_rs}; do
 		--emu-log ssr --file "$bin:/bin/qaic" --script "$REPO/tests/guest/lifecycle.sh" \
 		--args "$args" --timeout 600 || rc=1
 	dir=$(guest_dir "$name")
-	guest_record "$dir" "$t"
-	guest_record_kernel_clean "$dir" "$t" || rc=1
-	guest_record_qemu_clean "$dir" "$t" || rc=1
-	[[ $(guest_verdict "$dir") == PASS ]] || rc=1
+	guest_record_run "$dir" "$t" || rc=1
 	((rc == 0)) || warn "$name: failures; logs in $dir (guest.log, emu0.log, ctl.log, dmesg.log)"
 done
 exit "$rc"

@@ -43,10 +43,7 @@ for drv in ${HOTUNPLUG_DRIVERS:-qaic qaic_rs}; do
 		--script "$REPO/tests/guest/hotunplug.sh" --args "$drv $cases" \
 		--timeout 600 || rc=1
 	dir=$(guest_dir "$name")
-	guest_record "$dir" "$t"
-	guest_record_kernel_clean "$dir" "$t" || rc=1
-	guest_record_qemu_clean "$dir" "$t" || rc=1
-	[[ $(guest_verdict "$dir") == PASS ]] || rc=1
+	guest_record_run "$dir" "$t" || rc=1
 	# what each driver returned, for Documentation/reliability.rst
 	grep -a 'qaic-test: RESULT ' "$dir/guest.log" | sed 's/^qaic-test: /  /'
 	((rc == 0)) || warn "$name: failures; logs in $dir (guest.log, emu0.log, ctl.log, dmesg.log)"

@@ -171,9 +171,6 @@ guest_run --name "$name" --cards 1 --module qaic_rs --module qaic --file "$bin:/
 	--file "$D:/qaic/deploy" --script "$REPO/tests/guest/deploy.sh" --cmdline kunit.enable=0 \
 	--timeout 400 || rc=1
 dir=$(guest_dir "$name")
-guest_record "$dir" "$t"
-guest_record_kernel_clean "$dir" "$t" || rc=1
-guest_record_qemu_clean "$dir" "$t" || rc=1
-[[ $(guest_verdict "$dir") == PASS ]] || rc=1
+guest_record_run "$dir" "$t" || rc=1
 ((rc == 0)) || warn "deploy: failures; logs in $dir (guest.log, emu0.log, dmesg.log)"
 exit "$rc"
