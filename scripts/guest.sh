@@ -61,7 +61,8 @@
 # As a library (`. scripts/guest.sh`): guest_run [options] (same as the command, in a subshell),
 # guest_dir NAME, guest_verdict DIR, guest_record DIR PREFIX, guest_kernel_problems DIR,
 # guest_qemu_errors DIR, guest_record_kernel_clean DIR TITLE, guest_record_qemu_clean DIR TITLE,
-# guest_record_run DIR TITLE, guest_ktap DIR NAME, guest_kernel_release BZIMAGE. See Documentation/testing.rst, "Guest bench".
+# guest_record_run DIR TITLE, guest_ktap DIR NAME, guest_kernel_release BZIMAGE.
+# See Documentation/testing.rst, "Guest bench".
 
 GUEST_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
