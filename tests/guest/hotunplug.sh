@@ -4,8 +4,8 @@
 # users, then plugged in again. One emulated card behind a pcie-root-port, the bench run with
 # --control --hotplug (scripts/guest.sh: host_ctl reaches QEMU's QMP).
 #
-# The guest kernel has no PCI hotplug driver (CONFIG_HOTPLUG_PCI is not set: neither pciehp nor
-# acpiphp), so this script does their part, as pciehp would for the port's slot:
+# The test and debug kernels have no PCI hotplug driver (CONFIG_HOTPLUG_PCI is not set: neither
+# pciehp nor acpiphp), so there this script does pciehp's part for the port's slot:
 #
 #   orderly removal (QMP device_del, then what pciehp does after the attention button):
 #       host_ctl unplug -> the driver is unbound (PCI remove) with the card still answering ->
@@ -14,6 +14,18 @@
 #       host_ctl unplug (announce) -> [emulator surprise-remove: all-ones reads, no MSI, no DMA]
 #       -> slot powered off: QEMU drops the device at once -> the driver is unbound
 #   plug again: host_ctl plug (new emulator, QMP device_add) -> slot powered on -> PCI rescan
+#
+# The packaged kernel (make check-deb) has pciehp built in, as distributions do, and pciehp
+# owns the slot: the script then uses the slot's sysfs "power" file, the operator's interface,
+# and pciehp does the unbinding, the PCI remove and the slot power:
+#
+#   orderly removal: host_ctl unplug (attention button: pciehp would wait 5 s) -> power 0:
+#       pciehp unbinds the driver with the card still answering, removes the function, powers
+#       the slot off -> QEMU completes the device_del
+#   surprise removal: host_ctl unplug -> [emulator surprise-remove] -> power 0: pciehp unbinds
+#       the driver from the dead card and powers the slot off -> QEMU completes the device_del
+#   plug again: host_ctl plug -> pciehp sees the presence change, powers the slot on and
+#       enumerates the card (power 1 if it has not within 15 s)
 #
 # Cases (args after DRIVER, default all, in this order):
 #   boot      surprise removal during the bring-up: the emulator's SBL stalls when the Sahara
@@ -93,6 +105,13 @@ dev=$(aic_devices | head -n 1)
 bdf=${dev##*/}
 port=$(pci_port_of "$dev")
 info "card $bdf behind port ${port##*/}"
+# the slot's hotplug driver, if any (see the top of this file)
+hp_slot=$(hotplug_slot "$bdf")
+if [ -n "$hp_slot" ]; then
+	info "slot ${hp_slot##*/} is managed by the kernel's hotplug driver (pciehp): removals go through its power file"
+else
+	info "no hotplug driver for the slot: this script switches the slot's power itself"
+fi
 
 online() {
 	for hu_m in "$dev"/mhi*; do
@@ -114,8 +133,13 @@ all_in() {
 	done
 }
 
-# pci_remove NAME: unbind and delete the PCI function, as pciehp does (bounded: 60 s)
+# pci_remove NAME: unbind and delete the PCI function, as pciehp does (bounded: 60 s); with
+# pciehp it has done so already and this checks that the function is gone
 pci_remove() {
+	if [ -n "$hp_slot" ]; then
+		check "$1-pci-remove-done" test ! -e "$dev"
+		return
+	fi
 	hu_t=$(now)
 	echo 1 >"$dev/remove" &
 	hu_p=$!
@@ -127,12 +151,36 @@ pci_remove() {
 	check "$1-pci-remove-done" test ! -e "$dev"
 }
 
+# slot_off NAME: the card's slot powered off. With pciehp, through its power file: pciehp
+# unbinds the driver, removes the function and powers the slot off before the write returns
+# (bounded: 60 s); without, the Slot Control register (QEMU then drops the device at once).
+slot_off() {
+	if [ -z "$hp_slot" ]; then
+		slot_power "$port" off
+		return
+	fi
+	hu_t=$(now)
+	echo 0 >"$hp_slot/power" &
+	wait_pid $! 60
+	hu_rc=$?
+	case $hu_rc in
+	0) info "$1: pciehp removed the card and powered the slot off in $(secs_since "$hu_t") s" ;;
+	124) fail "$1-slot-off" "writing 0 to ${hp_slot##*/}/power did not return in 60 s" ;;
+	*) fail "$1-slot-off" "writing 0 to ${hp_slot##*/}/power failed (status $hu_rc)" ;;
+	esac
+}
+
 # replug NAME: the card back: plug, slot on, rescan, driver, ONLINE, a verified run
 replug() {
 	check "$1-plug" host_ctl plug 0 || return 1
-	slot_power "$port" on
-	sleep 0.5
-	echo 1 >/sys/bus/pci/rescan
+	if [ -n "$hp_slot" ]; then
+		# pciehp powers the slot on at the presence change and enumerates the card
+		wait_for 15 test -e "$dev" || echo 1 >"$hp_slot/power"
+	else
+		slot_power "$port" on
+		sleep 0.5
+		echo 1 >/sys/bus/pci/rescan
+	fi
 	check "$1-rescan" wait_for 10 test -e "$dev" || return 1
 	module_live "$QAIC_DRIVER" || check "$1-insmod" load_module "$QAIC_DRIVER"
 	hu_t=$(now)
@@ -163,7 +211,6 @@ case_boot() {
 	# the card's SBL stops answering when the driver's Sahara transfer reaches image 5: the
 	# removal then comes in the middle of the bring-up, whatever the guest's speed
 	check boot-stall emu_ctl 0 stall-at-image 5 || return 1
-	check boot-announce host_ctl unplug 0 || return 1
 	dmesg_mark
 	hu_t=$(now)
 	check boot-insmod load_module "$QAIC_DRIVER" || return 1
@@ -174,7 +221,9 @@ case_boot() {
 	fi
 	info "boot: Sahara channel up $(secs_since "$hu_t") s after insmod started"
 	sleep 1
-	slot_power "$port" off
+	# the unplug is announced only now: pciehp acts on the attention button after 5 s
+	check boot-announce host_ctl unplug 0 || return 1
+	slot_off boot
 	gone boot
 	# EE 1 is the SBL (Sahara); 2 (mission mode) would mean the stall did not hold
 	[ "$hu_last_ee" = 1 ] && pass boot-during-sahara || fail boot-during-sahara "the card was in EE '$hu_last_ee'"
@@ -217,11 +266,16 @@ workload() {
 		# a dead link first (no MSI, no DMA, all-ones reads), then the device is gone
 		check "$hu_n-dead-link" emu_ctl 0 surprise-remove
 		sleep 0.5
-		slot_power "$port" off
+		slot_off "$hu_n"
+		gone "$hu_n"
+		pci_remove "$hu_n"
+	elif [ -n "$hp_slot" ]; then
+		# pciehp unbinds the driver while the card still answers, then powers the slot off
+		slot_off "$hu_n"
 		gone "$hu_n"
 		pci_remove "$hu_n"
 	else
-		# pciehp: unbind the driver while the card still answers, then power the slot off
+		# as pciehp does: unbind the driver while the card still answers, then power off
 		pci_remove "$hu_n"
 		slot_power "$port" off
 		gone "$hu_n"

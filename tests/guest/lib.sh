@@ -271,8 +271,9 @@ pcie_cap() {
 
 # slot_power PORT on|off: switch the slot of a PCIe port (root or downstream, sysfs path) on or
 # off with its Slot Control register (power controller and power indicator), as the kernel's
-# PCIe hotplug driver does around a removal; the guest kernel here has none. QEMU detaches the
-# device when its slot is powered off (with or without a pending device_del).
+# PCIe hotplug driver does around a removal, for guest kernels that have none (the test and
+# debug kernels; see hotplug_slot for the others). QEMU detaches the device when its slot is
+# powered off (with or without a pending device_del).
 slot_power() {
 	_cap=$(pcie_cap "$1") || return 1
 	_ctl=$(pci_cfg_read "$1" $((_cap + 24)) 2)
@@ -283,6 +284,16 @@ slot_power() {
 	*) return 1 ;;
 	esac
 	pci_cfg_write16 "$1" $((_cap + 24)) "$_ctl"
+}
+
+# hotplug_slot BDF: the /sys/bus/pci/slots directory of the slot holding PCI function BDF when
+# a hotplug driver (pciehp) manages it: its "address" is BDF without the function and it has a
+# "power" file (slots registered only for naming have none). Fails when there is none.
+hotplug_slot() {
+	for _s in /sys/bus/pci/slots/*; do
+		[ -e "$_s/power" ] && [ "$(cat "$_s/address")" = "${1%.*}" ] && echo "$_s" && return 0
+	done
+	return 1
 }
 
 # pci_port_of DEV: the sysfs path of the PCI bridge (port) DEV sits behind
