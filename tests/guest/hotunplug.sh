@@ -22,8 +22,9 @@
 #   orderly removal: host_ctl unplug (attention button: pciehp would wait 5 s) -> power 0:
 #       pciehp unbinds the driver with the card still answering, removes the function, powers
 #       the slot off -> QEMU completes the device_del
-#   surprise removal: host_ctl unplug -> [emulator surprise-remove] -> power 0: pciehp unbinds
-#       the driver from the dead card and powers the slot off -> QEMU completes the device_del
+#   surprise removal (also the boot case): host_ctl unplug -> [emulator surprise-remove] ->
+#       power 0: pciehp unbinds the driver from the dead card and powers the slot off -> QEMU
+#       completes the device_del
 #   plug again: host_ctl plug -> pciehp sees the presence change, powers the slot on and
 #       enumerates the card (power 1 if it has not within 15 s)
 #
@@ -223,8 +224,19 @@ case_boot() {
 	sleep 1
 	# the unplug is announced only now: pciehp acts on the attention button after 5 s
 	check boot-announce host_ctl unplug 0 || return 1
+	# pciehp unbinds the driver before it powers the slot off, and the unbind resets a card
+	# that still answers: the link goes dead first, so that this stays a surprise removal
+	hu_dead_ee=
+	if [ -n "$hp_slot" ]; then
+		check boot-dead-link emu_ctl 0 surprise-remove
+		# the EE the card died in (with pciehp, the emulator's state when QEMU lets it go
+		# reads EE 0, not the EE at the removal)
+		hu_dead_ee=$(emu_ctl 0 status | sed -n 's/.* ee=\([0-9]*\) .*/\1/p')
+		sleep 0.5
+	fi
 	slot_off boot
 	gone boot
+	[ -n "$hp_slot" ] && hu_last_ee=$hu_dead_ee
 	# EE 1 is the SBL (Sahara); 2 (mission mode) would mean the stall did not hold
 	[ "$hu_last_ee" = 1 ] && pass boot-during-sahara || fail boot-during-sahara "the card was in EE '$hu_last_ee'"
 	pci_remove boot
