@@ -13,6 +13,7 @@
 #   surprise removal (the card vanishes first, the kernel finds out afterwards):
 #       host_ctl unplug (announce) -> [emulator surprise-remove: all-ones reads, no MSI, no DMA]
 #       -> slot powered off: QEMU drops the device at once -> the driver is unbound
+#       (remove_card below does both)
 #   plug again: host_ctl plug (new emulator, QMP device_add) -> slot powered on -> PCI rescan
 #
 # The packaged kernel (make check-deb) has pciehp built in, as distributions do, and pciehp
@@ -22,7 +23,7 @@
 #   orderly removal: host_ctl unplug (attention button: pciehp would wait 5 s) -> power 0:
 #       pciehp unbinds the driver with the card still answering, removes the function, powers
 #       the slot off -> QEMU completes the device_del
-#   surprise removal (also the boot case): host_ctl unplug -> [emulator surprise-remove] ->
+#   surprise removal: host_ctl unplug -> [emulator surprise-remove] ->
 #       power 0: pciehp unbinds the driver from the dead card and powers the slot off -> QEMU
 #       completes the device_del
 #   plug again: host_ctl plug -> pciehp sees the presence change, powers the slot on and
@@ -171,6 +172,29 @@ slot_off() {
 	esac
 }
 
+# remove_card NAME orderly|surprise: the card goes. Orderly: the driver is unbound while the
+# card still answers, then the slot is powered off. Surprise: the link goes dead first (no MSI,
+# no DMA, all-ones reads) and hu_dead_ee is the EE the card died in (the emulator's state when
+# QEMU lets it go is not that one with pciehp: it reads EE 0), then the slot is powered off.
+# With pciehp its power file does both orders' unbind, remove and power-off.
+remove_card() {
+	hu_dead_ee=
+	if [ "$2" = surprise ]; then
+		check "$1-dead-link" emu_ctl 0 surprise-remove
+		hu_dead_ee=$(emu_ctl 0 status | sed -n 's/.* ee=\([0-9]*\) .*/\1/p')
+		sleep 0.5
+	fi
+	if [ "$2" = surprise ] || [ -n "$hp_slot" ]; then
+		slot_off "$1"
+		gone "$1"
+		pci_remove "$1"
+	else
+		pci_remove "$1"
+		slot_power "$port" off
+		gone "$1"
+	fi
+}
+
 # replug NAME: the card back: plug, slot on, rescan, driver, ONLINE, a verified run
 replug() {
 	check "$1-plug" host_ctl plug 0 || return 1
@@ -202,7 +226,6 @@ gone() {
 	hu_rc=$?
 	info "$1: host: $hu_a"
 	[ $hu_rc = 0 ] && pass "$1-device-deleted" || fail "$1-device-deleted" "$hu_a"
-	hu_last_ee=$(printf '%s\n' "$hu_a" | sed -n 's/.*EE \([0-9]*\) MHI state.*/\1/p')
 }
 
 # ---- unplug during boot ---------------------------------------------------------------------
@@ -224,22 +247,9 @@ case_boot() {
 	sleep 1
 	# the unplug is announced only now: pciehp acts on the attention button after 5 s
 	check boot-announce host_ctl unplug 0 || return 1
-	# pciehp unbinds the driver before it powers the slot off, and the unbind resets a card
-	# that still answers: the link goes dead first, so that this stays a surprise removal
-	hu_dead_ee=
-	if [ -n "$hp_slot" ]; then
-		check boot-dead-link emu_ctl 0 surprise-remove
-		# the EE the card died in (with pciehp, the emulator's state when QEMU lets it go
-		# reads EE 0, not the EE at the removal)
-		hu_dead_ee=$(emu_ctl 0 status | sed -n 's/.* ee=\([0-9]*\) .*/\1/p')
-		sleep 0.5
-	fi
-	slot_off boot
-	gone boot
-	[ -n "$hp_slot" ] && hu_last_ee=$hu_dead_ee
+	remove_card boot surprise
 	# EE 1 is the SBL (Sahara); 2 (mission mode) would mean the stall did not hold
-	[ "$hu_last_ee" = 1 ] && pass boot-during-sahara || fail boot-during-sahara "the card was in EE '$hu_last_ee'"
-	pci_remove boot
+	[ "$hu_dead_ee" = 1 ] && pass boot-during-sahara || fail boot-during-sahara "the card was in EE '$hu_dead_ee'"
 	dmesg_since | grep -E "$QAIC_DRIVER|mhi" | tail -n 8
 	rmmod_ok boot
 	replug boot
@@ -274,24 +284,7 @@ workload() {
 	check "$hu_n-announce" host_ctl unplug 0 || return 1
 	dmesg_mark
 	hu_t0=$(now)
-	if [ "$hu_kind" = surprise ]; then
-		# a dead link first (no MSI, no DMA, all-ones reads), then the device is gone
-		check "$hu_n-dead-link" emu_ctl 0 surprise-remove
-		sleep 0.5
-		slot_off "$hu_n"
-		gone "$hu_n"
-		pci_remove "$hu_n"
-	elif [ -n "$hp_slot" ]; then
-		# pciehp unbinds the driver while the card still answers, then powers the slot off
-		slot_off "$hu_n"
-		gone "$hu_n"
-		pci_remove "$hu_n"
-	else
-		# as pciehp does: unbind the driver while the card still answers, then power off
-		pci_remove "$hu_n"
-		slot_power "$port" off
-		gone "$hu_n"
-	fi
+	remove_card "$hu_n" "$hu_kind"
 	wait_pid "$hu_pid" 100
 	hu_rc=$?
 	info "$hu_n: workload exit status $hu_rc, $(secs_since "$hu_t0") s after the removal began"
