@@ -34,6 +34,32 @@ else
 	record 0 1 "bench: a hung guest is stopped at the timeout (exit $src)"
 fi
 
+# The kernel-log scan: a known finding of the C driver (tests/guest/known-splats.awk) is left
+# out, the same report from qaic_rs or any other report of the C driver is not.
+splat_case() { # NAME MODULE-LINE WARNING-LINE EXPECT(clean|problem)
+	local d got
+	d=$(mktemp -d)
+	printf '%s\n' "[    7.1] ------------[ cut here ]------------" \
+		"[    7.1] Memory manager not clean during takedown." "[    7.2] $3" \
+		"[    7.2] Modules linked in: $2" "[    7.3] Call Trace:" "[    7.3]  <TASK>" \
+		"[    7.3]  pci_unregister_driver+0x3a/0x80" "[    7.4] ---[ end trace 0000000000000000 ]---" \
+		>"$d/dmesg.log"
+	# the serial console has the same report without its "cut here" line
+	grep -v 'cut here' "$d/dmesg.log" >"$d/guest.log"
+	if guest_kernel_problems "$d" >/dev/null; then got=problem; else got=clean; fi
+	rm -rf "$d"
+	if [[ $got == "$4" ]]; then
+		record 1 0 "bench: kernel-log scan, $1"
+	else
+		record 0 1 "bench: kernel-log scan, $1 (got $got, want $4)"
+	fi
+}
+mm='WARNING: drivers/gpu/drm/drm_mm.c:965 at drm_mm_takedown+0x1d/0x30, CPU#1: rmmod/895'
+splat_case "C driver's buffer leak at unload is a known finding" 'qaic(-)' "$mm" clean
+splat_case "the same report from qaic_rs fails" 'qaic_rs(-) qaic' "$mm" problem
+splat_case "another C driver warning fails" 'qaic(-)' \
+	'WARNING: drivers/accel/qaic/qaic_data.c:1000 at release_dbc+0x1/0x2, CPU#0: rmmod/1' problem
+
 mod=${SMOKE_MODULE:-qaic_rs}
 case $mod in
 qaic_rs) ko=$KBUILD/drivers/accel/qaic_rs/qaic_rs.ko kunit=kunit ;;
