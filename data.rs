@@ -14,6 +14,8 @@
 //! briefly.
 
 use kernel::{
+    device::Bound,
+    dma::DataDirection,
     drm::{
         self,
         gem::BaseObject, //
@@ -96,6 +98,8 @@ pub(crate) struct Attached {
     dbc: usize,
     /// The channel's epoch at attach: a later activation or release makes the attachment stale.
     epoch: u64,
+    /// Direction of every transfer of the buffer object.
+    dir: Dir,
     slices: KVec<Slice>,
     /// DMA pieces of all slices.
     nents: u32,
@@ -209,11 +213,17 @@ impl Chan {
     /// without its sleeps: a sleep of 100 µs costs a whole timer tick here (4 ms under QEMU),
     /// during which completions wait; measured, it divides the 4 KiB request rate by seven
     /// (`Documentation/driver.rst`, "Data path speed").
-    pub(crate) fn complete(&self, card: &Card, bar: &DbcBar<'_>, linger: bool) -> bool {
+    pub(crate) fn complete(
+        &self,
+        card: &Card,
+        pdev: &pci::Device<Bound>,
+        bar: &DbcBar<'_>,
+        linger: bool,
+    ) -> bool {
         let mut any = false;
         let mut looks = 0;
         loop {
-            let got = self.drain(card, bar).unwrap_or(false);
+            let got = self.drain(card, pdev, bar).unwrap_or(false);
             any |= got;
             if got {
                 looks = 0;
@@ -227,7 +237,7 @@ impl Chan {
     }
 
     /// Consumes the responses until the ring is empty; returns whether there was any.
-    fn drain(&self, card: &Card, bar: &DbcBar<'_>) -> Result<bool> {
+    fn drain(&self, card: &Card, pdev: &pci::Device<Bound>, bar: &DbcBar<'_>) -> Result<bool> {
         let base = dbc_block(self.id).ok_or(EINVAL)?;
         let mut sub = self.sub.lock();
         let Some((queues, n)) = card.dbcs.lock().queues(self.id) else {
@@ -246,14 +256,16 @@ impl Chan {
                 return Ok(any);
             }
             any = true;
-            self.consume(&mut sub, &queues, &ring, rsp_off, &mut head, tail)?;
+            self.consume(pdev, &mut sub, &queues, &ring, rsp_off, &mut head, tail)?;
             bar.try_write32(head, base + RSP_HEAD)?;
         }
     }
 
     /// Consumes the responses from `head` up to `tail`, advancing `head`.
+    #[expect(clippy::too_many_arguments)]
     fn consume(
         &self,
+        pdev: &pci::Device<Bound>,
         sub: &mut Sub,
         queues: &Queues,
         ring: &Ring,
@@ -274,8 +286,20 @@ impl Chan {
                     if status != 0 {
                         st.failed = true;
                     }
-                    let slices = st.attached.as_ref().map_or(0, |a| a.slices.len());
+                    let (slices, dir) = st
+                        .attached
+                        .as_ref()
+                        .map_or((0, None), |a| (a.slices.len(), Some(a.dir)));
                     if st.answered >= slices {
+                        // What the card wrote reaches the pages the CPU reads before the
+                        // waiter can see the object done. Without it the data cannot be
+                        // trusted: the wait reports an error.
+                        let synced = dir.map_or(Ok(()), |d| {
+                            bo.dma_sync_for_cpu(pdev.as_ref(), dma_direction(d))
+                        });
+                        if synced.is_err() {
+                            st.failed = true;
+                        }
                         st.queued = false;
                         st.perf.done = Some(Instant::now());
                         true
@@ -311,6 +335,7 @@ impl Chan {
 /// The interrupt of one channel (vector `id + 1`, or the shared vector 0).
 pub(crate) struct DbcIrq<'bound> {
     pub(crate) card: ARef<QaicDevice>,
+    pub(crate) pdev: &'bound pci::Device<Bound>,
     pub(crate) bar: &'bound DbcBar<'bound>,
     pub(crate) id: usize,
 }
@@ -332,9 +357,17 @@ impl ThreadedHandler for DbcIrq<'_> {
     fn handle_threaded(&self) -> IrqReturn {
         let card: &Card = &self.card;
         match card.chans.get(self.id) {
-            Some(chan) if chan.complete(card, self.bar, true) => IrqReturn::Handled,
+            Some(chan) if chan.complete(card, self.pdev, self.bar, true) => IrqReturn::Handled,
             _ => IrqReturn::None,
         }
+    }
+}
+
+/// The DMA API's direction for transfers of `dir`.
+fn dma_direction(dir: Dir) -> DataDirection {
+    match dir {
+        Dir::ToDevice => DataDirection::ToDevice,
+        Dir::FromDevice => DataDirection::FromDevice,
     }
 }
 
@@ -406,6 +439,7 @@ pub(crate) fn attach_slice_bo(
     st.attached = Some(Attached {
         dbc: id,
         epoch: active.epoch,
+        dir,
         slices,
         nents: u32::try_from(nents).map_err(|_| ENOSPC)?,
     });
@@ -534,6 +568,9 @@ fn submit(
                     return Err(EINVAL);
                 }
             }
+            // What the CPU wrote reaches the pages the card reads (bounce buffers,
+            // non-coherent caches) before the tail register makes the requests visible.
+            bo.dma_sync_for_device(reg.pdev.as_ref(), dma_direction(a.dir))?;
             let nents = a.nents;
             for slice in a.slices.iter() {
                 let elems = match resize {
@@ -620,7 +657,7 @@ pub(crate) fn wait_bo(
         let start = Instant::<Monotonic>::now();
         let limit = Delta::from_millis(timeout_ms.into());
         loop {
-            chan.complete(card, reg.dbc, false);
+            chan.complete(card, reg.pdev, reg.dbc, false);
             if !bo.state.lock().queued {
                 break;
             }

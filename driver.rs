@@ -158,6 +158,7 @@ impl pci::Driver for QaicDriver {
                 // drop order).
                 _dbc_irqs: unsafe {
                     dbc_irqs(
+                        pdev,
                         &*core::ptr::from_ref(irqs),
                         &*core::ptr::from_ref(dbc),
                         &ddev,
@@ -230,6 +231,7 @@ impl pci::Driver for QaicDriver {
 /// Registers the interrupt handler of every DMA bridge channel: on vector `id + 1` with one
 /// vector per channel, else on the one vector everything shares.
 fn dbc_irqs<'bound>(
+    pdev: &'bound pci::Device<Bound>,
     irqs: &'bound IrqVectorRegistration<'bound>,
     dbc: &'bound DbcBar<'bound>,
     card: &ARef<QaicDevice>,
@@ -245,6 +247,7 @@ fn dbc_irqs<'bound>(
         let request = irqs.index(vector)?.into();
         let handler = DbcIrq {
             card: card.clone(),
+            pdev,
             bar: dbc,
             id,
         };

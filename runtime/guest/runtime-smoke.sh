@@ -6,13 +6,21 @@
 # line, prefixed "smoke-" / "errno-"), `qaic list`, `qaic info`, then `qaic run` and `qaic bench`
 # on the emulated card's compute stand-in (Documentation/workload.rst). Busybox sh.
 #
-# Args: MODULE [TIMEOUT-SECONDS]   driver module (qaic or qaic_rs), mission-mode wait (default 120)
+# Args: MODULE [TIMEOUT-SECONDS [SCOPE]]   driver module (qaic or qaic_rs), mission-mode wait
+#       (default 120); SCOPE "bounce": only the data-carrying steps (qaic run, qaic bench), in a
+#       guest booted with swiotlb=force, where every DMA mapping goes through bounce buffers and
+#       a driver that does not sync its buffers around each transfer gets wrong data.
 # shellcheck source=tests/guest/lib.sh
 . /qaic/lib.sh
 
 set -- $QAIC_TEST_ARGS
 mod=${1:-qaic}
 wait_s=${2:-120}
+scope=${3:-full}
+
+if [ "$scope" = bounce ]; then
+	check swiotlb-forced grep -qw swiotlb=force /proc/cmdline || exit 1
+fi
 
 check insmod load_module "$mod" || exit 1
 check accel-node wait_for 10 test -c /dev/accel/accel0 || exit 1
@@ -63,13 +71,15 @@ run_steps() {
 	[ "$n" -gt 0 ] || fail "$2-ran" "$1 reported no step"
 }
 
-run_steps uapi-smoke smoke
-run_steps uapi-errno errno
-# where qaic_rs deliberately differs from upstream: each step expects its driver's result
-run_steps uapi-diff diff "$mod"
+if [ "$scope" = full ]; then
+	run_steps uapi-smoke smoke
+	run_steps uapi-errno errno
+	# where qaic_rs deliberately differs from upstream: each step expects its driver's result
+	run_steps uapi-diff diff "$mod"
 
-check qaic-list sh -c 'qaic list | grep -q "^/dev/accel/accel0 .* online"'
-check qaic-info sh -c 'qaic info >/tmp/info.out 2>&1; s=$?; cat /tmp/info.out; [ $s = 0 ] && grep -q "^protocols *NNC command 17\." /tmp/info.out'
+	check qaic-list sh -c 'qaic list | grep -q "^/dev/accel/accel0 .* online"'
+	check qaic-info sh -c 'qaic info >/tmp/info.out 2>&1; s=$?; cat /tmp/info.out; [ $s = 0 ] && grep -q "^protocols *NNC command 17\." /tmp/info.out'
+fi
 
 # runs CMD.. with its output in /tmp/out, shown in the log; true when it exits 0 and prints a line
 # matching the extended regex PATTERN
@@ -116,7 +126,9 @@ conc() {
 		grep -q '"requests":8000,.*"verified":true' /tmp/conc1 &&
 		grep -q '"requests":8000,.*"verified":true' /tmp/conc2
 }
-check concurrency-2x8x1000 conc
+if [ "$scope" = full ]; then
+	check concurrency-2x8x1000 conc
+fi
 
 check rmmod rmmod "$mod"
 check_kernel_clean kernel-clean

@@ -5,7 +5,8 @@
 # cargo test (every unit and doc test counts), cargo clippy -D warnings (one test) and
 # cargo fmt --check (one test), and the statically linked release build of the qaic CLI for the
 # busybox guest (one test). Once a kernel build and the emulator exist, also a smoke test of the
-# runtime in a guest against the C driver and an emulated card (runtime/guest/runtime-smoke.sh).
+# runtime in a guest against the C driver and an emulated card (runtime/guest/runtime-smoke.sh),
+# then its data-carrying steps in a guest whose DMA mappings all go through bounce buffers.
 # Build output goes to $QAIC_CACHE/target-runtime so that fresh clones reuse it.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -82,6 +83,12 @@ for gmod in ${RUNTIME_GUEST_MODULES:-qaic qaic_rs}; do
 			--file "$ex/uapi-diff:/bin/uapi-diff" \
 			--script "$REPO/runtime/guest/runtime-smoke.sh" --args "$gmod 120" --timeout 420 || rc=1
 		guest_record "$(guest_dir "runtime-$gmod")" "$t"
+		# The data-carrying steps again with every DMA mapping bounced (swiotlb=force): the
+		# buffers' contents only arrive if the driver syncs them around each transfer.
+		guest_run --name "runtime-bounce-$gmod" --cards 1 --module "$gmod" \
+			--file "$bin:/bin/qaic" --cmdline swiotlb=force \
+			--script "$REPO/runtime/guest/runtime-smoke.sh" --args "$gmod 120 bounce" --timeout 300 || rc=1
+		guest_record "$(guest_dir "runtime-bounce-$gmod")" "runtime guest, bounce buffers ($gmod)"
 	else
 		warn "runtime guest smoke skipped: needs $ko, the emulator and a kernel build"
 	fi
