@@ -12,8 +12,9 @@
 #   -r REQS   requests per run and size (default 500)
 #   -p        polling mode (datapath_polling=1) instead of interrupts
 # Interrupts: the emulated IOMMU gives 17 MSI vectors (one per channel). Prints median, min, max
-# over the repetitions of requests/s and of the p50/p99 latency per driver and size, and the
-# ratios qaic_rs / qaic of the medians. Exit status 0 when every run completed.
+# over the repetitions of requests/s and of the p50/p99 latency per driver and size, the
+# ratios qaic_rs / qaic of the medians ("rs/C"), and the median, min and max of the ratio within
+# each repetition ("paired"). Exit status 0 when every run completed.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,6 +57,8 @@ awk -v want="$n" -f "$here/bench-stats.awk" -f <(printf '%s' '
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 		k = f["driver"] SUBSEP f["size"]; c[k]++
 		v["rps", k, c[k]] = f["rps"]; v["p50", k, c[k]] = f["p50_us"]; v["p99", k, c[k]] = f["p99_us"]
+		byrep["rps", k, f["rep"]] = f["rps"]; byrep["p50", k, f["rep"]] = f["p50_us"]
+		byrep["p99", k, f["rep"]] = f["p99_us"]; if (f["rep"] > nrep) nrep = f["rep"]
 	}
 	END {
 		printf "%-5s %-14s %-8s %3s %10s %10s %10s\n", "Size", "Figure", "Driver", "n", "median", "min", "max"
@@ -73,6 +76,17 @@ awk -v want="$n" -f "$here/bench-stats.awk" -f <(printf '%s' '
 			if (md["qaic"] > 0 && md["qaic_rs"] > 0)
 				printf "%-5s %-14s %-8s %3s %10.2f\n", sizes[s], names[figs[g]], "rs/C", "", md["qaic_rs"] / md["qaic"]
 			delete md
+			# the ratio within each repetition (both drivers run back to back), then
+			# its median, min and max: less sensitive to slow phases of the machine
+			np = 0; delete pr
+			for (r = 1; r <= nrep; r++) {
+				a = byrep[figs[g], "qaic" SUBSEP sizes[s], r]; b = byrep[figs[g], "qaic_rs" SUBSEP sizes[s], r]
+				if (a > 0 && b > 0) pr["x", ++np] = b / a
+			}
+			if (np > 0) {
+				stats(pr, "x", np)
+				printf "%-5s %-14s %-8s %3d %10.2f %10.2f %10.2f\n", sizes[s], names[figs[g]], "paired", np, med, lo, hi
+			}
 		}
 		exit bad
 	}') "$dir/bench.txt" || rc=1

@@ -8,9 +8,12 @@
 //! completed with WAIT_BO; every output is checked against the CPU
 //! reference. With `--loopback` each request copies one buffer object to
 //! device memory and a second one back from the same address, and the data
-//! read back is compared with what was written. Either way, a device that
-//! does not really do the work fails the benchmark instead of producing
-//! numbers.
+//! read back is compared, every byte, with what was written: a body written
+//! once per buffer, with the request's sequence number stamped at the start
+//! of every 4 KiB page, so that a page this request did not carry is caught
+//! while the CPU work per request stays small next to the transfer. Either
+//! way, a device that does not really do the work fails the benchmark
+//! instead of producing numbers.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -128,12 +131,22 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Writes the loop-back body for `seq`: different for every `seq`, which it starts with.
 fn fill(buf: &mut [u8], seq: u64) {
     for (i, b) in buf.iter_mut().enumerate() {
         *b = (seq as usize).wrapping_mul(31).wrapping_add(i) as u8;
     }
     let n = buf.len().min(8);
     buf[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
+}
+
+/// Stamps request `seq` on a loop-back buffer: its sequence number at the start of every 4 KiB
+/// page (the rest of the body stays as `fill` wrote it).
+fn stamp(buf: &mut [u8], seq: u64) {
+    for page in buf.chunks_mut(4096) {
+        let n = page.len().min(8);
+        page[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
+    }
 }
 
 struct Pair {
@@ -171,6 +184,8 @@ fn loopback_worker(
         let addr = base + (u64::from(thread) * u64::from(a.queue_depth) + u64::from(slot)) * stride;
         let mut input = dev.create_bo(bo_size)?;
         let mut output = dev.create_bo(bo_size)?;
+        // a body of its own per buffer, never a request's sequence number
+        fill(input.bytes_mut()?, u64::MAX - (addr - base) / stride);
         input.attach(dbc, Direction::ToDevice, &[Slice::new(0, bo_size, addr)])?;
         output.attach(dbc, Direction::FromDevice, &[Slice::new(0, bo_size, addr)])?;
         pairs.push(Pair {
@@ -184,7 +199,7 @@ fn loopback_worker(
     let mut next_seq = 0u64;
     let submit = |p: &mut Pair, seq: u64| -> Result<()> {
         p.seq = seq;
-        fill(p.input.bytes_mut()?, seq);
+        stamp(p.input.bytes_mut()?, seq);
         p.submitted = Instant::now();
         dev.execute(dbc, &[&p.input, &p.output])
     };
@@ -211,9 +226,7 @@ fn loopback_worker(
             return Err(e);
         }
         latencies.push(p.submitted.elapsed());
-        let mut expect = vec![0u8; bo_size as usize];
-        fill(&mut expect, p.seq);
-        if p.output.bytes()? != expect.as_slice() {
+        if p.output.bytes()? != p.input.bytes()? {
             return Err(Error::Protocol(format!(
                 "request {} on thread {thread}: data read back from device address differs from what was written",
                 p.seq
@@ -565,6 +578,22 @@ mod tests {
     fn json_strings_are_escaped() {
         assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
         assert_eq!(json_str("16 -> 8"), "\"16 -> 8\"");
+    }
+
+    #[test]
+    fn stamp_marks_every_page() {
+        let mut a = vec![0u8; 3 * 4096 + 5];
+        fill(&mut a, u64::MAX);
+        let body = a.clone();
+        stamp(&mut a, 7);
+        for (page, orig) in a.chunks(4096).zip(body.chunks(4096)) {
+            let n = page.len().min(8);
+            assert_eq!(&page[..n], &7u64.to_le_bytes()[..n]);
+            assert_eq!(&page[n..], &orig[n..]);
+        }
+        let mut b = a.clone();
+        stamp(&mut b, 8);
+        assert!(a.chunks(4096).zip(b.chunks(4096)).all(|(p, q)| p != q));
     }
 
     #[test]
