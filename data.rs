@@ -213,17 +213,11 @@ impl Chan {
     /// without its sleeps: a sleep of 100 µs costs a whole timer tick here (4 ms under QEMU),
     /// during which completions wait; measured, it divides the 4 KiB request rate by seven
     /// (`Documentation/driver.rst`, "Data path speed").
-    pub(crate) fn complete(
-        &self,
-        card: &Card,
-        pdev: &pci::Device<Bound>,
-        bar: &DbcBar<'_>,
-        linger: bool,
-    ) -> bool {
+    pub(crate) fn complete(&self, card: &Card, reg: &Registered<'_>, linger: bool) -> bool {
         let mut any = false;
         let mut looks = 0;
         loop {
-            let got = self.drain(card, pdev, bar).unwrap_or(false);
+            let got = self.drain(card, reg).unwrap_or(false);
             any |= got;
             if got {
                 looks = 0;
@@ -237,7 +231,8 @@ impl Chan {
     }
 
     /// Consumes the responses until the ring is empty; returns whether there was any.
-    fn drain(&self, card: &Card, pdev: &pci::Device<Bound>, bar: &DbcBar<'_>) -> Result<bool> {
+    fn drain(&self, card: &Card, reg: &Registered<'_>) -> Result<bool> {
+        let bar = reg.dbc;
         let base = dbc_block(self.id).ok_or(EINVAL)?;
         let mut sub = self.sub.lock();
         let Some((queues, n)) = card.dbcs.lock().queues(self.id) else {
@@ -256,7 +251,7 @@ impl Chan {
                 return Ok(any);
             }
             any = true;
-            self.consume(pdev, &mut sub, &queues, &ring, rsp_off, &mut head, tail)?;
+            self.consume(reg.pdev, &mut sub, &queues, &ring, rsp_off, &mut head, tail)?;
             bar.try_write32(head, base + RSP_HEAD)?;
         }
     }
@@ -335,8 +330,7 @@ impl Chan {
 /// The interrupt of one channel (vector `id + 1`, or the shared vector 0).
 pub(crate) struct DbcIrq<'bound> {
     pub(crate) card: ARef<QaicDevice>,
-    pub(crate) pdev: &'bound pci::Device<Bound>,
-    pub(crate) bar: &'bound DbcBar<'bound>,
+    pub(crate) reg: Registered<'bound>,
     pub(crate) id: usize,
 }
 
@@ -349,7 +343,7 @@ impl ThreadedHandler for DbcIrq<'_> {
         }
         let card: &Card = &self.card;
         match card.chans.get(self.id) {
-            Some(chan) if chan.has_responses(self.bar) => ThreadedIrqReturn::WakeThread,
+            Some(chan) if chan.has_responses(self.reg.dbc) => ThreadedIrqReturn::WakeThread,
             _ => ThreadedIrqReturn::None,
         }
     }
@@ -357,7 +351,7 @@ impl ThreadedHandler for DbcIrq<'_> {
     fn handle_threaded(&self) -> IrqReturn {
         let card: &Card = &self.card;
         match card.chans.get(self.id) {
-            Some(chan) if chan.complete(card, self.pdev, self.bar, true) => IrqReturn::Handled,
+            Some(chan) if chan.complete(card, &self.reg, true) => IrqReturn::Handled,
             _ => IrqReturn::None,
         }
     }
@@ -657,7 +651,7 @@ pub(crate) fn wait_bo(
         let start = Instant::<Monotonic>::now();
         let limit = Delta::from_millis(timeout_ms.into());
         loop {
-            chan.complete(card, reg.pdev, reg.dbc, false);
+            chan.complete(card, reg, false);
             if !bo.state.lock().queued {
                 break;
             }

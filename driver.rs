@@ -247,8 +247,7 @@ fn dbc_irqs<'bound>(
         let request = irqs.index(vector)?.into();
         let handler = DbcIrq {
             card: card.clone(),
-            pdev,
-            bar: dbc,
+            reg: Registered { pdev, dbc },
             id,
         };
         let flags = if shared {
