@@ -38,6 +38,9 @@ for v in "$n" "$reqs"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || die "-n and -r take positive numbers"
 done
 
+if [[ ${QAIC_KERNEL:-test} == deb ]]; then
+	"$here/kernel-deb.sh" bench || die "cannot unpack the packaged kernel for the bench"
+fi
 bin=$RUNTIME_BIN/qaic
 runtime_static_build -p qaic-cli || die "cannot build the qaic CLI"
 

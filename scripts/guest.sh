@@ -658,6 +658,10 @@ guest_main() {
 		wait $! || g_die "the kernel build did not finish in 20 min"
 	fi
 	[[ -f $G_KERNEL ]] || g_die "no kernel at $G_KERNEL: run scripts/build-kernel.sh"
+	if [[ ${QAIC_KERNEL:-test} == deb ]]; then
+		deb_bench_current || g_die "$KBUILD is not the unpacked image of the last make kernel-deb" \
+			"($KDEB/packages): run scripts/kernel-deb.sh bench"
+	fi
 	cp "$G_KERNEL" "$G_RUN/bzImage"
 	G_KREL=$(guest_kernel_release "$G_RUN/bzImage")
 	[[ -n $G_KREL ]] || g_die "$G_KERNEL: cannot read the kernel release (not a bzImage?)"

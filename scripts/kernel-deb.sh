@@ -128,7 +128,7 @@ bench() {
 	release=$(sed -n 's/^release=//p' "$KDEB/packages")
 	image=$(compgen -G "$KDEB/linux-image-${release}_*.deb" | head -1)
 	[[ -n $image ]] || die "no linux-image-$release package in $KDEB"
-	if [[ -f $KDEB/bench/.from && $(cat "$KDEB/bench/.from") == "$(sha256sum "$image")" ]]; then
+	if deb_bench_current; then
 		log "bench tree $KDEB/bench is up to date with $(basename "$image")"
 		return
 	fi

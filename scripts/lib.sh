@@ -120,6 +120,17 @@ log() { printf '\033[1m[%(%H:%M:%S)T] %s\033[0m\n' -1 "$*" >&2; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
+# Whether the bench tree of QAIC_KERNEL=deb ($KDEB/bench) was unpacked from the linux-image
+# package of the last `make kernel-deb`: a guest booted from a stale tree would measure the
+# driver of an older commit without a word.
+deb_bench_current() {
+	local release image
+	release=$(sed -n 's/^release=//p' "$KDEB/packages" 2>/dev/null)
+	image=$(compgen -G "$KDEB/linux-image-${release}_*.deb" | head -1)
+	[[ -n $release && -n $image && -f $KDEB/bench/.from ]] &&
+		[[ $(cat "$KDEB/bench/.from") == "$(sha256sum "$image")" ]]
+}
+
 kernel_env() {
 	export PATH="$BINDGEN_ROOT/bin:$PATH"
 	export LIBCLANG_PATH=/usr/lib/llvm-$LLVM_VER/lib
