@@ -94,12 +94,20 @@ const POLL_INTERVAL: Delta = Delta::from_micros(100);
 const LINGER_LOOKS: u32 = 10;
 
 /// How often, after [`LINGER_LOOKS`], the interrupt thread sleeps [`LINGER_NAP`] and looks
-/// again. Only with high-resolution timers: without them a sleep lasts until the next tick
-/// (4 ms at `CONFIG_HZ=250`), during which completions wait.
-const LINGER_NAPS: u32 = if cfg!(CONFIG_HIGH_RES_TIMERS) { 10 } else { 0 };
+/// again, when the completions come densely ([`LINGER_DENSE`]). Only with high-resolution
+/// timers: without them a sleep lasts until the next tick (4 ms at `CONFIG_HZ=250`), during
+/// which completions wait.
+const LINGER_NAPS: u32 = 10;
+
+/// Whether sleeps as short as [`LINGER_NAP`] are possible.
+const SHORT_SLEEPS: bool = cfg!(CONFIG_HIGH_RES_TIMERS);
 
 /// One nap of the interrupt thread at a drained ring.
 const LINGER_NAP: Delta = Delta::from_micros(100);
+
+/// The interrupt thread naps only when it is woken within this time of its last return: for
+/// sparser completions the naps would find nothing and only cost CPU time.
+const LINGER_DENSE: Delta = Delta::from_millis(1);
 
 /// A buffer object attached to a channel.
 pub(crate) struct Attached {
@@ -144,6 +152,8 @@ struct Sub {
     pending: KVec<(u16, ARef<Bo>)>,
     /// Buffer objects attached to the channel.
     attached: KVec<ARef<Bo>>,
+    /// When the interrupt thread last returned from the channel's responses.
+    irq_done: Option<Instant<Monotonic>>,
 }
 
 /// The data path of one DMA bridge channel.
@@ -174,6 +184,7 @@ impl Chan {
                 next_req_id: 0,
                 pending: KVec::new(),
                 attached: KVec::new(),
+                irq_done: None,
             }),
         })
     }
@@ -214,15 +225,29 @@ impl Chan {
     /// Consumes the card's responses: every buffer object whose slices are all answered
     /// completes. Returns whether there was any.
     ///
-    /// With `linger`, once the ring is drained, looks again up to [`LINGER_LOOKS`] times at
-    /// once, then [`LINGER_NAPS`] times after a nap of [`LINGER_NAP`], before returning (the
-    /// ring found non-empty starts the count again): under a stream of completions the card's
+    /// With `linger` (the interrupt thread), once the ring is drained, looks again up to
+    /// [`LINGER_LOOKS`] times at once, then, if woken within [`LINGER_DENSE`] of its last
+    /// return, [`LINGER_NAPS`] times after a nap of [`LINGER_NAP`], before returning (the ring
+    /// found non-empty starts the count again): under a stream of completions the card's
     /// interrupts, raised only when its ring goes from empty to non-empty, then mostly find the
     /// thread still at work. This is the C driver's hysteresis, whose sleeps are only taken
-    /// with high-resolution timers: without them a sleep of 100 µs costs a whole timer tick
-    /// (4 ms under QEMU), during which completions wait; measured, it divides the 4 KiB request
-    /// rate by seven (`Documentation/driver.rst`, "Data path speed").
+    /// with high-resolution timers and for dense completions: without such timers a sleep of
+    /// 100 µs costs a whole timer tick (4 ms under QEMU), during which completions wait;
+    /// measured, it divides the 4 KiB request rate by seven (`Documentation/driver.rst`, "Data
+    /// path speed").
     pub(crate) fn complete(&self, card: &Card, reg: &Registered<'_>, linger: bool) -> bool {
+        let naps = if linger
+            && SHORT_SLEEPS
+            && self
+                .sub
+                .lock()
+                .irq_done
+                .is_some_and(|t| t.elapsed() < LINGER_DENSE)
+        {
+            LINGER_NAPS
+        } else {
+            0
+        };
         let mut any = false;
         let mut looks = 0;
         loop {
@@ -230,7 +255,10 @@ impl Chan {
             any |= got;
             if got {
                 looks = 0;
-            } else if !linger || !any || looks >= LINGER_LOOKS + LINGER_NAPS {
+            } else if !linger || !any || looks >= LINGER_LOOKS + naps {
+                if linger && SHORT_SLEEPS {
+                    self.sub.lock().irq_done = Some(Instant::now());
+                }
                 return any;
             } else if looks < LINGER_LOOKS {
                 looks += 1;
