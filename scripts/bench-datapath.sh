@@ -7,9 +7,11 @@
 # (runtime/), guest side: tests/guest/bench-datapath.sh. Results: Documentation/driver.rst,
 # "Data path speed".
 #
-# Usage: scripts/bench-datapath.sh [-n N] [-r REQS] [-p] [-- extra scripts/guest.sh options]
+# Usage: scripts/bench-datapath.sh [-n N] [-r REQS] [-s REQS] [-p] [-- extra scripts/guest.sh options]
 #   -n N      repetitions per driver (default 3)
-#   -r REQS   requests per run and size (default 500)
+#   -r REQS   requests per run of 1 MiB requests (default 500)
+#   -s REQS   requests per run of 4 KiB requests (default ten times -r: a run then lasts
+#             seconds, not a fraction of one, and a slow phase of the host weighs less)
 #   -p        polling mode (datapath_polling=1) instead of interrupts
 # Interrupts: the emulated IOMMU gives 17 MSI vectors (one per channel). Prints median, min, max
 # over the repetitions of requests/s and of the p50/p99 latency per driver and size, the
@@ -21,12 +23,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/guest.sh
 . "$here/guest.sh"
 
-n=3 reqs=500 params=-
+n=3 reqs=500 small='' params=-
 extra=()
 while (($#)); do
 	case $1 in
 	-n) n=${2:?}; shift ;;
 	-r) reqs=${2:?}; shift ;;
+	-s) small=${2:?}; shift ;;
 	-p) params=datapath_polling=1 ;;
 	-h | --help) sed -n '/^# Usage:/,/^# ratios/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	--) shift; extra+=("$@"); break ;;
@@ -34,8 +37,9 @@ while (($#)); do
 	esac
 	shift
 done
-for v in "$n" "$reqs"; do
-	[[ $v =~ ^[1-9][0-9]*$ ]] || die "-n and -r take positive numbers"
+small=${small:-$((10 * reqs))}
+for v in "$n" "$reqs" "$small"; do
+	[[ $v =~ ^[1-9][0-9]*$ ]] || die "-n, -r and -s take positive numbers"
 done
 
 if [[ ${QAIC_KERNEL:-test} == deb ]]; then
@@ -44,11 +48,12 @@ fi
 bin=$RUNTIME_BIN/qaic
 runtime_static_build -p qaic-cli || die "cannot build the qaic CLI"
 
-log "data-path benchmark: $n repetitions per driver, $reqs requests, ${params/-/interrupts}," \
+log "data-path benchmark: $n repetitions per driver, $small (4 KiB) and $reqs (1 MiB) requests," \
+	"${params/-/interrupts}," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
 guest_run --name bench-datapath --cards 1 --iommu --module qaic --module qaic_rs --file "$bin:/bin/qaic" \
-	--cmdline kunit.enable=0 --script "$REPO/tests/guest/bench-datapath.sh" --args "$n $reqs $params" \
-	--timeout $((180 + 120 * n)) "${extra[@]}"
+	--cmdline kunit.enable=0 --script "$REPO/tests/guest/bench-datapath.sh" --args "$n $reqs $params $small" \
+	--timeout $((180 + n * (60 + reqs / 20 + small / 250))) "${extra[@]}"
 rc=$?
 dir=$(guest_dir bench-datapath)
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg); logs in $dir"
